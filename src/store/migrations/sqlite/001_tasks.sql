@@ -1,0 +1,54 @@
+-- Tasks and their items. Times are epoch milliseconds.
+CREATE TABLE tasks (
+  seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+  id                TEXT    NOT NULL UNIQUE,
+  tenant            TEXT    NOT NULL,
+  kind              TEXT    NOT NULL,
+  model             TEXT    NOT NULL,
+  status            TEXT    NOT NULL CHECK (status IN ('QUEUED', 'IN_PROGRESS', 'SUCCEEDED', 'FAILED', 'CANCELLED')),
+  priority          INTEGER NOT NULL,
+  items_total       INTEGER NOT NULL,
+  items_succeeded   INTEGER NOT NULL DEFAULT 0,
+  items_failed      INTEGER NOT NULL DEFAULT 0,
+  attempt           INTEGER NOT NULL DEFAULT 0,
+  max_attempts      INTEGER NOT NULL,
+  timeout_seconds   INTEGER,
+  idempotency_key   TEXT,
+  fingerprint       TEXT    NOT NULL,
+  webhook_url       TEXT,
+  error_code        TEXT,
+  error_message     TEXT,
+  accepted_at       INTEGER NOT NULL,
+  started_at        INTEGER,
+  finished_at       INTEGER,
+  updated_at        INTEGER NOT NULL,
+  run_started_at    INTEGER,
+  run_started_done  INTEGER,
+  available_at      INTEGER NOT NULL,
+  lease_owner       TEXT,
+  lease_expires_at  INTEGER,
+  version           INTEGER NOT NULL DEFAULT 1
+);
+
+-- Claim order: priority first, then arrival.
+CREATE INDEX tasks_queue ON tasks (priority DESC, seq) WHERE status = 'QUEUED';
+CREATE INDEX tasks_running ON tasks (lease_expires_at) WHERE status = 'IN_PROGRESS';
+CREATE INDEX tasks_by_tenant ON tasks (tenant, seq DESC);
+CREATE INDEX tasks_by_tenant_status ON tasks (tenant, status, seq DESC);
+CREATE UNIQUE INDEX tasks_idempotency ON tasks (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE TABLE task_items (
+  task_seq          INTEGER NOT NULL REFERENCES tasks (seq) ON DELETE CASCADE,
+  idx               INTEGER NOT NULL,
+  item_id           TEXT,
+  text              TEXT    NOT NULL,
+  status            TEXT    CHECK (status IN ('SUCCEEDED', 'FAILED')),
+  output            TEXT,
+  error_code        TEXT,
+  error_message     TEXT,
+  -- Which attempt computed the result: shows that a resumed task did not redo finished items.
+  completed_attempt INTEGER,
+  PRIMARY KEY (task_seq, idx)
+) WITHOUT ROWID;
+
+CREATE INDEX task_items_pending ON task_items (task_seq, idx) WHERE status IS NULL;

@@ -1,0 +1,12 @@
+import { resolve } from 'node:path';
+import { SqliteTaskStore } from './sqlite.ts';
+import type { TaskStore } from './taskStore.ts';
+
+/** DATABASE_URL → the adapter for its engine. */
+export function openStore(databaseUrl: string): TaskStore {
+  if (databaseUrl.startsWith('sqlite:')) {
+    const path = databaseUrl.slice('sqlite:'.length);
+    return new SqliteTaskStore(path === ':memory:' ? path : resolve(path));
+  }
+  throw new Error(`DATABASE_URL ${databaseUrl.split('@').pop()}: PostgreSQL is not supported yet; use sqlite:<path>`);
+}

@@ -1,0 +1,226 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { TaskError, TaskRecord, TaskStatus, TerminalStatus } from '../domain/task.ts';
+import { loadMigrations } from './migrations.ts';
+import { resultFromRow, taskFromRow, type ResultRow, type TaskRow } from './rows.ts';
+import type { CreateTaskResult, Fence, ItemResult, NewTask, PendingItem, StoredResult, TaskStore } from './taskStore.ts';
+
+const FENCED = `id = @taskId AND status = 'IN_PROGRESS' AND lease_owner = @owner AND attempt = @attempt`;
+
+/**
+ * The embedded store: one SQLite file in WAL mode, owned by one process. better-sqlite3 is
+ * synchronous, which makes each transaction atomic with respect to this process for free; the
+ * async signatures exist for the interface's other engines.
+ */
+export class SqliteTaskStore implements TaskStore {
+  readonly engine = 'sqlite';
+  private readonly db: Database.Database;
+
+  constructor(readonly path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a submit is acknowledged only once it would survive a power cut, not just a crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+    const applied = new Set(this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+    for (const migration of loadMigrations('sqlite')) {
+      if (applied.has(migration.version)) continue;
+      this.db.transaction(() => {
+        this.db.exec(migration.sql);
+        this.db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
+      }).immediate();
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async createTask({ id, tenant, submission, fingerprint, now }: NewTask): Promise<CreateTaskResult> {
+    const insertTask = this.stmt(`
+      INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
+                         idempotency_key, fingerprint, webhook_url, accepted_at, updated_at, available_at)
+      VALUES (@id, @tenant, 'bulkInference', @model, 'QUEUED', @priority, @itemsTotal, @maxAttempts, @timeoutSeconds,
+              @idempotencyKey, @fingerprint, @webhookUrl, @now, @now, @now)
+      RETURNING *`);
+    const insertItem = this.stmt('INSERT INTO task_items (task_seq, idx, item_id, text) VALUES (?, ?, ?, ?)');
+    const existing = this.stmt('SELECT * FROM tasks WHERE tenant = ? AND idempotency_key = ?');
+    return this.db.transaction((): CreateTaskResult => {
+      if (submission.idempotencyKey !== null) {
+        const row = existing.get(tenant, submission.idempotencyKey) as (TaskRow & { fingerprint: string }) | undefined;
+        if (row) return { created: false, task: taskFromRow(row), fingerprint: row.fingerprint };
+      }
+      const row = insertTask.get({
+        id,
+        tenant,
+        model: submission.model,
+        priority: submission.priority,
+        itemsTotal: submission.items.length,
+        maxAttempts: submission.maxAttempts,
+        timeoutSeconds: submission.timeoutSeconds,
+        idempotencyKey: submission.idempotencyKey,
+        fingerprint,
+        webhookUrl: submission.webhookUrl,
+        now,
+      }) as TaskRow & { seq: number };
+      submission.items.forEach((item, index) => insertItem.run(row.seq, index, item.id, item.text));
+      return { created: true, task: taskFromRow(row) };
+    }).immediate();
+  }
+
+  async getTask(tenant: string, id: string): Promise<TaskRecord | null> {
+    const row = this.stmt('SELECT * FROM tasks WHERE id = ? AND tenant = ?').get(id, tenant) as TaskRow | undefined;
+    return row ? taskFromRow(row) : null;
+  }
+
+  async listTasks(tenant: string, query: { status: TaskStatus | null; limit: number; after: number | null }) {
+    const rows = this.stmt(`
+      SELECT * FROM tasks
+      WHERE tenant = @tenant AND (@status IS NULL OR status = @status) AND (@after IS NULL OR seq < @after)
+      ORDER BY seq DESC LIMIT @limit`).all({ tenant, ...query }) as Array<TaskRow & { seq: number }>;
+    return rows.map((row) => ({ task: taskFromRow(row), position: row.seq }));
+  }
+
+  async queuePosition(id: string): Promise<number | null> {
+    const position = this.stmt(`
+      SELECT COUNT(*) FROM tasks q, (SELECT priority, seq FROM tasks WHERE id = ? AND status = 'QUEUED') me
+      WHERE q.status = 'QUEUED' AND (q.priority > me.priority OR (q.priority = me.priority AND q.seq <= me.seq))`)
+      .pluck()
+      .get(id) as number;
+    return position > 0 ? position : null;
+  }
+
+  async countQueued(): Promise<number> {
+    return this.stmt(`SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED'`).pluck().get() as number;
+  }
+
+  async cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null> {
+    const row = this.stmt(`
+      UPDATE tasks SET status = 'CANCELLED', error_code = @code, error_message = @message, finished_at = @now,
+                       updated_at = @now, lease_owner = NULL, lease_expires_at = NULL, version = version + 1
+      WHERE id = @id AND tenant = @tenant AND status IN ('QUEUED', 'IN_PROGRESS')
+      RETURNING *`).get({ id, tenant, now, ...error }) as TaskRow | undefined;
+    return row ? taskFromRow(row) : this.getTask(tenant, id);
+  }
+
+  async claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null> {
+    // Orphans first: they were accepted earlier and already hold partial results.
+    const orphan = this.stmt(`
+      SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ?
+      ORDER BY priority DESC, seq LIMIT 1`).pluck();
+    const queued = this.stmt(`
+      SELECT id FROM tasks WHERE status = 'QUEUED' AND available_at <= ?
+      ORDER BY priority DESC, seq LIMIT 1`).pluck();
+    const claim = this.stmt(`
+      UPDATE tasks SET status = 'IN_PROGRESS', attempt = attempt + 1, lease_owner = @owner, lease_expires_at = @leaseUntil,
+                       started_at = COALESCE(started_at, @now), run_started_at = @now,
+                       run_started_done = items_succeeded + items_failed, updated_at = @now, version = version + 1
+      WHERE id = @id RETURNING *`);
+    return this.db.transaction(() => {
+      const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
+      if (id === undefined) return null;
+      return taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
+    }).immediate();
+  }
+
+  async renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean> {
+    const result = this.stmt(`UPDATE tasks SET lease_expires_at = @leaseUntil WHERE ${FENCED}`).run({ ...fence, leaseUntil: now + leaseMs });
+    return result.changes === 1;
+  }
+
+  async pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]> {
+    return this.stmt(`
+      SELECT idx AS "index", text FROM task_items
+      WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND status IS NULL AND idx > ?
+      ORDER BY idx LIMIT ?`).all(fence.taskId, afterIndex, limit) as PendingItem[];
+  }
+
+  async checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null> {
+    const owned = this.stmt(`SELECT seq FROM tasks WHERE ${FENCED}`).pluck();
+    // `status IS NULL` makes a result final: an item is never recorded twice, even if computed twice.
+    const record = this.stmt(`
+      UPDATE task_items SET status = @status, output = @output, error_code = @errorCode, error_message = @errorMessage,
+                            completed_attempt = @attempt
+      WHERE task_seq = @seq AND idx = @index AND status IS NULL`);
+    const bump = this.stmt(`
+      UPDATE tasks SET items_succeeded = items_succeeded + @succeeded, items_failed = items_failed + @failed,
+                       updated_at = @now, lease_expires_at = @leaseUntil, version = version + 1
+      WHERE ${FENCED} RETURNING *`);
+    return this.db.transaction(() => {
+      const seq = owned.get(fence) as number | undefined;
+      if (seq === undefined) return null;
+      let succeeded = 0;
+      let failed = 0;
+      for (const { index, outcome } of results) {
+        const changes = record.run({
+          seq,
+          index,
+          attempt: fence.attempt,
+          status: outcome.ok ? 'SUCCEEDED' : 'FAILED',
+          output: outcome.ok ? JSON.stringify(outcome.output) : null,
+          errorCode: outcome.ok ? null : outcome.error.code,
+          errorMessage: outcome.ok ? null : outcome.error.message,
+        }).changes;
+        if (outcome.ok) succeeded += changes;
+        else failed += changes;
+      }
+      return taskFromRow(bump.get({ ...fence, succeeded, failed, now, leaseUntil: now + leaseMs }) as TaskRow);
+    }).immediate();
+  }
+
+  async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null> {
+    const row = this.stmt(`
+      UPDATE tasks SET status = @status, error_code = @code, error_message = @message, finished_at = @now, updated_at = @now,
+                       lease_owner = NULL, lease_expires_at = NULL, version = version + 1
+      WHERE ${FENCED} RETURNING *`).get({ ...fence, status, code: error?.code ?? null, message: error?.message ?? null, now }) as
+      | TaskRow
+      | undefined;
+    return row ? taskFromRow(row) : null;
+  }
+
+  async releaseTask(fence: Fence, options: { now: number; availableAt: number; refundAttempt: boolean }): Promise<TaskRecord | null> {
+    const row = this.stmt(`
+      UPDATE tasks SET status = 'QUEUED', attempt = attempt - @refund, available_at = @availableAt, updated_at = @now,
+                       lease_owner = NULL, lease_expires_at = NULL, run_started_at = NULL, run_started_done = NULL,
+                       version = version + 1
+      WHERE ${FENCED} RETURNING *`).get({ ...fence, now: options.now, availableAt: options.availableAt, refund: options.refundAttempt ? 1 : 0 }) as
+      | TaskRow
+      | undefined;
+    return row ? taskFromRow(row) : null;
+  }
+
+  async expireAllLeases(now: number): Promise<number> {
+    return this.stmt(`UPDATE tasks SET lease_expires_at = ? WHERE status = 'IN_PROGRESS'`).run(now - 1).changes;
+  }
+
+  async listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]> {
+    const rows = this.stmt(`
+      SELECT idx, item_id, status, output, error_code, error_message FROM task_items
+      WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND idx > ? AND status IS NOT NULL
+      ORDER BY idx LIMIT ?`).all(taskId, query.after ?? -1, query.limit) as ResultRow[];
+    return rows.map(resultFromRow);
+  }
+
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** Prepared once per SQL text: preparing is most of the cost of a small query. */
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
+  }
+}

@@ -1,0 +1,92 @@
+import type { ItemOutcome, InferenceModel, InferenceOutput, ItemError } from '../domain/results.ts';
+import type { Submission } from '../domain/submission.ts';
+import type { TaskError, TaskRecord, TaskStatus, TerminalStatus } from '../domain/task.ts';
+
+export interface NewTask {
+  id: string;
+  tenant: string;
+  submission: Submission;
+  fingerprint: string;
+  now: number;
+}
+
+/**
+ * Who may write to a claimed task: the owner that claimed it, for that attempt. Every write of a
+ * running task is conditional on it, so a worker that lost its lease (or whose task was
+ * cancelled) can no longer change the task: its writes match no row.
+ */
+export interface Fence {
+  taskId: string;
+  owner: string;
+  attempt: number;
+}
+
+export interface PendingItem {
+  index: number;
+  text: string;
+}
+
+export interface ItemResult {
+  index: number;
+  outcome: ItemOutcome;
+}
+
+export interface StoredResult {
+  index: number;
+  itemId: string | null;
+  status: 'SUCCEEDED' | 'FAILED';
+  output: InferenceOutput | null;
+  error: ItemError | null;
+}
+
+export type CreateTaskResult =
+  | { created: true; task: TaskRecord }
+  /** The tenant already has a task with this idempotency key; the caller compares fingerprints. */
+  | { created: false; task: TaskRecord; fingerprint: string };
+
+/**
+ * Everything Longhaul keeps. One interface, one adapter per engine (SQLite embedded, PostgreSQL for
+ * scale-out); every adapter passes the same contract suite. Methods are async even where the
+ * engine is not, so callers are written once.
+ */
+export interface TaskStore {
+  readonly engine: string;
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+  /** Liveness of the engine, for /ready. */
+  ping(): Promise<void>;
+
+  /** Writes the task and all its items in one transaction: durable before the caller answers. */
+  createTask(task: NewTask): Promise<CreateTaskResult>;
+  getTask(tenant: string, id: string): Promise<TaskRecord | null>;
+  /** Newest first; `beforeSeq` is the position of the previous page's last task. */
+  listTasks(tenant: string, query: { status: TaskStatus | null; limit: number; after: number | null }): Promise<Array<{ task: TaskRecord; position: number }>>;
+  /** 1-based place among queued tasks in claim order, or null when the task is not queued. */
+  queuePosition(id: string): Promise<number | null>;
+  countQueued(): Promise<number>;
+  /** Ends a task that is not yet terminal as CANCELLED; returns the task as it now is, or null if unknown. */
+  cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null>;
+
+  /**
+   * Takes the next runnable task: queued and available, by priority then arrival, or running under
+   * an expired lease (its owner died). Increments `attempt`; the caller owns it until `leaseMs`.
+   */
+  claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null>;
+  renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean>;
+  /** Items without a result, in order, after `afterIndex`. */
+  pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]>;
+  /** Records finished items and bumps the counters in one transaction; null when fenced out. */
+  checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null>;
+  finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null>;
+  /** Hands a running task back to the queue (shutdown, retry); progress stays. */
+  releaseTask(fence: Fence, options: { now: number; availableAt: number; refundAttempt: boolean }): Promise<TaskRecord | null>;
+  /**
+   * Makes every running task claimable at once. Only for an engine that one process owns (the
+   * embedded file): at start-up, whatever ran there belonged to a process that is gone.
+   */
+  expireAllLeases(now: number): Promise<number>;
+
+  listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]>;
+}
+
+export type { InferenceModel };

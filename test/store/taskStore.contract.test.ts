@@ -1,0 +1,154 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { newTaskId } from '../../src/domain/ids.ts';
+import { submissionFingerprint, validateSubmission, type SubmissionInput } from '../../src/domain/submission.ts';
+import type { Fence, TaskStore } from '../../src/store/taskStore.ts';
+import { storeFactories } from '../support/stores.ts';
+
+const limits = { maxItemsPerTask: 100_000, maxItemTextLength: 10_000 };
+const LEASE = 30_000;
+const ok = { ok: true as const, output: { kind: 'sentiment' as const, label: 'POSITIVE' as const, score: 0.5 } };
+const failed = { ok: false as const, error: { code: 'ITEM_TOO_LONG', message: 'too long' } };
+
+for (const factory of storeFactories) {
+  describe(`TaskStore contract: ${factory.name}`, () => {
+    let store: TaskStore;
+    let dispose: () => Promise<void>;
+    let clock = 1_000_000;
+
+    beforeEach(async () => {
+      ({ store, dispose } = await factory.open());
+    });
+    afterEach(async () => {
+      await dispose();
+    });
+
+    async function create(input: Partial<SubmissionInput> & { count?: number } = {}, tenant = 'default') {
+      const { count = 3, ...rest } = input;
+      const submission = validateSubmission({ items: Array.from({ length: count }, (_, i) => ({ id: `i${i}`, text: `text ${i}` })), ...rest }, limits);
+      const result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint: submissionFingerprint(submission), now: clock++ });
+      return result;
+    }
+    const fenceOf = (task: { id: string; attempt: number }, owner = 'owner-a'): Fence => ({ taskId: task.id, owner, attempt: task.attempt });
+
+    it('creates a task with all its items, queued', async () => {
+      const result = await create({ count: 5 });
+      expect(result.created).toBe(true);
+      expect(result.task).toMatchObject({ status: 'QUEUED', itemsTotal: 5, attempt: 0, version: 1 });
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      expect((await store.pendingItems(fenceOf(claimed), -1, 100)).map((item) => item.index)).toEqual([0, 1, 2, 3, 4]);
+    });
+
+    it('scopes reads to the tenant', async () => {
+      const { task } = await create({}, 'tenant-a');
+      expect(await store.getTask('tenant-a', task.id)).not.toBeNull();
+      expect(await store.getTask('tenant-b', task.id)).toBeNull();
+      expect(await store.cancelTask('tenant-b', task.id, { code: 'CANCELLED', message: '' }, clock)).toBeNull();
+      expect((await store.listTasks('tenant-b', { status: null, limit: 10, after: null })).length).toBe(0);
+    });
+
+    it('returns the existing task for a reused idempotency key, with its fingerprint', async () => {
+      const first = await create({ idempotencyKey: 'key-1' });
+      const again = await create({ idempotencyKey: 'key-1', priority: 5 });
+      expect(again.created).toBe(false);
+      expect(again.task.id).toBe(first.task.id);
+      expect(again.created === false && again.fingerprint).toBe(submissionFingerprint(validateSubmission({ items: Array.from({ length: 3 }, (_, i) => ({ id: `i${i}`, text: `text ${i}` })), idempotencyKey: 'key-1' }, limits)));
+      expect((await create({ idempotencyKey: 'key-1' }, 'other-tenant')).created).toBe(true);
+    });
+
+    it('claims by priority, then arrival, and counts the queue in that order', async () => {
+      const low = (await create({ priority: -1 })).task;
+      const first = (await create()).task;
+      const second = (await create()).task;
+      const urgent = (await create({ priority: 9 })).task;
+      expect(await store.queuePosition(urgent.id)).toBe(1);
+      expect(await store.queuePosition(first.id)).toBe(2);
+      expect(await store.queuePosition(low.id)).toBe(4);
+      expect(await store.countQueued()).toBe(4);
+      const order = [];
+      for (let i = 0; i < 4; i++) order.push((await store.claimNextTask('owner-a', clock, LEASE))!.id);
+      expect(order).toEqual([urgent.id, first.id, second.id, low.id]);
+      expect(await store.claimNextTask('owner-a', clock, LEASE)).toBeNull();
+      expect(await store.queuePosition(first.id)).toBeNull();
+    });
+
+    it('a claim starts an attempt: IN_PROGRESS, attempt + 1, startedAt kept across attempts', async () => {
+      await create({ count: 4 });
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      expect(claimed).toMatchObject({ status: 'IN_PROGRESS', attempt: 1, startedAt: clock, runStartedAt: clock, runStartedDone: 0 });
+      await store.checkpoint(fenceOf(claimed), [{ index: 0, outcome: ok }], clock, LEASE);
+      // The owner dies; once its lease has expired another owner takes the task over.
+      expect(await store.claimNextTask('owner-b', clock + LEASE - 1, LEASE)).toBeNull();
+      const takeover = (await store.claimNextTask('owner-b', clock + LEASE + 1, LEASE))!;
+      expect(takeover).toMatchObject({ id: claimed.id, attempt: 2, startedAt: claimed.startedAt, runStartedDone: 1 });
+      expect((await store.pendingItems(fenceOf(takeover, 'owner-b'), -1, 10)).map((item) => item.index)).toEqual([1, 2, 3]);
+    });
+
+    it('fences every write of a run to its owner and attempt', async () => {
+      await create({ count: 3 });
+      const stale = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      expect(await store.expireAllLeases(clock)).toBe(1);
+      const current = (await store.claimNextTask('owner-b', clock, LEASE))!;
+      expect(await store.checkpoint(fenceOf(stale), [{ index: 0, outcome: ok }], clock, LEASE)).toBeNull();
+      expect(await store.renewLease(fenceOf(stale), clock, LEASE)).toBe(false);
+      expect(await store.finishTask(fenceOf(stale), 'SUCCEEDED', null, clock)).toBeNull();
+      expect(await store.releaseTask(fenceOf(stale), { now: clock, availableAt: clock, refundAttempt: true })).toBeNull();
+      const task = (await store.getTask('default', current.id))!;
+      expect(task).toMatchObject({ status: 'IN_PROGRESS', itemsSucceeded: 0, attempt: 2 });
+      expect(await store.renewLease(fenceOf(current, 'owner-b'), clock, LEASE)).toBe(true);
+    });
+
+    it('records a result once and counts successes and failures exactly', async () => {
+      await create({ count: 3 });
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const fence = fenceOf(claimed);
+      const after = (await store.checkpoint(fence, [{ index: 0, outcome: ok }, { index: 1, outcome: failed }], clock + 5, LEASE))!;
+      expect(after).toMatchObject({ itemsSucceeded: 1, itemsFailed: 1, updatedAt: clock + 5, version: claimed.version + 1 });
+      const twice = (await store.checkpoint(fence, [{ index: 0, outcome: failed }, { index: 2, outcome: ok }], clock + 6, LEASE))!;
+      expect(twice).toMatchObject({ itemsSucceeded: 2, itemsFailed: 1 });
+      const results = await store.listResults(claimed.id, { after: null, limit: 10 });
+      expect(results).toEqual([
+        { index: 0, itemId: 'i0', status: 'SUCCEEDED', output: ok.output, error: null },
+        { index: 1, itemId: 'i1', status: 'FAILED', output: null, error: failed.error },
+        { index: 2, itemId: 'i2', status: 'SUCCEEDED', output: ok.output, error: null },
+      ]);
+      expect((await store.listResults(claimed.id, { after: 0, limit: 1 })).map((r) => r.index)).toEqual([1]);
+      const done = (await store.finishTask(fence, 'SUCCEEDED', null, clock + 7))!;
+      expect(done).toMatchObject({ status: 'SUCCEEDED', finishedAt: clock + 7 });
+    });
+
+    it('cancels a queued or running task once; a terminal task stays as it is', async () => {
+      const queued = (await create()).task;
+      const error = { code: 'CANCELLED', message: 'by test' };
+      expect(await store.cancelTask('default', queued.id, error, clock)).toMatchObject({ status: 'CANCELLED', error, finishedAt: clock });
+      const running = (await create()).task;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      expect(claimed.id).toBe(running.id);
+      const cancelled = (await store.cancelTask('default', running.id, error, clock + 1))!;
+      expect(cancelled.status).toBe('CANCELLED');
+      expect(await store.checkpoint(fenceOf(claimed), [{ index: 0, outcome: ok }], clock, LEASE)).toBeNull();
+      const again = (await store.cancelTask('default', running.id, { code: 'CANCELLED', message: 'again' }, clock + 2))!;
+      expect(again).toEqual(cancelled);
+    });
+
+    it('hands a task back to the queue with its progress, refunding the attempt on request', async () => {
+      await create({ count: 2 });
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      await store.checkpoint(fenceOf(claimed), [{ index: 0, outcome: ok }], clock, LEASE);
+      const released = (await store.releaseTask(fenceOf(claimed), { now: clock, availableAt: clock + 1_000, refundAttempt: true }))!;
+      expect(released).toMatchObject({ status: 'QUEUED', attempt: 0, itemsSucceeded: 1, runStartedAt: null });
+      expect(await store.claimNextTask('owner-a', clock + 999, LEASE)).toBeNull();
+      expect(await store.claimNextTask('owner-a', clock + 1_000, LEASE)).toMatchObject({ attempt: 1, runStartedDone: 1 });
+    });
+
+    it('lists newest first, filtered by status, paged by position', async () => {
+      const ids = [];
+      for (let i = 0; i < 5; i++) ids.push((await create()).task.id);
+      const page1 = await store.listTasks('default', { status: null, limit: 2, after: null });
+      expect(page1.map((row) => row.task.id)).toEqual([ids[4], ids[3]]);
+      const page2 = await store.listTasks('default', { status: null, limit: 10, after: page1[1]!.position });
+      expect(page2.map((row) => row.task.id)).toEqual([ids[2], ids[1], ids[0]]);
+      await store.cancelTask('default', ids[1]!, { code: 'CANCELLED', message: '' }, clock);
+      expect((await store.listTasks('default', { status: 'CANCELLED', limit: 10, after: null })).map((row) => row.task.id)).toEqual([ids[1]]);
+    });
+  });
+}
