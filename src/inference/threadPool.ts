@@ -1,0 +1,182 @@
+import { Worker, type WorkerOptions } from 'node:worker_threads';
+import type { InferenceModel, ItemOutcome } from '../domain/results.ts';
+import type { ModelOptions } from './models.ts';
+import type { ThreadReply, ThreadRequest } from './thread.ts';
+
+/**
+ * Starts a worker thread on a module, which may be TypeScript when running from source.
+ * Node 20 runs no `--import` preload in a worker, whatever its execArgv, so tsx cannot be
+ * enabled that way: a .ts entry is reached through a small bootstrap that registers tsx
+ * inside the worker first. Works the same under `node --import tsx` and under vitest.
+ */
+export function spawnWorker(entry: URL, options: WorkerOptions = {}): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, options);
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const bootstrap = `import(${tsx}).then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}); });`;
+  return new Worker(bootstrap, { ...options, eval: true });
+}
+
+interface Chunk {
+  id: number;
+  model: InferenceModel;
+  texts: string[];
+  resolve(outcomes: ItemOutcome[]): void;
+  reject(reason: unknown): void;
+}
+
+interface Thread {
+  worker: Worker;
+  ready: boolean;
+  /** The chunk it is running; it may already be settled (aborted) but still occupies the thread. */
+  chunk: Chunk | undefined;
+  /** Reported by 'error' just before 'exit'. */
+  failure: Error | undefined;
+}
+
+export const DEFAULT_MAX_TOKENS = 2_048;
+
+export interface ThreadPoolOptions {
+  size: number;
+  maxTokens?: number;
+}
+
+/** A fixed-size set of worker threads running the models; chunks are served FIFO. */
+export class InferenceThreads {
+  #threads: Thread[] = [];
+  #queue: Chunk[] = [];
+  #startup: Promise<void[]>;
+  #nextId = 0;
+  /** Set once the pool can no longer serve: closed, or no thread could start. */
+  #dead: Error | undefined;
+
+  readonly #models: ModelOptions;
+
+  constructor(opts: ThreadPoolOptions) {
+    this.#models = { maxTokens: opts.maxTokens ?? DEFAULT_MAX_TOKENS };
+    this.#startup = Promise.all(Array.from({ length: opts.size }, () => this.#spawn()));
+    // Marks the rejection handled: a pool built without start() learns of it through run().
+    this.#startup.catch(() => {});
+  }
+
+  /** Resolves once every thread has loaded its models, so a broken setup fails at boot. */
+  static async start(opts: ThreadPoolOptions): Promise<InferenceThreads> {
+    const threads = new InferenceThreads(opts);
+    try {
+      await threads.#startup;
+    } catch (err) {
+      await threads.close();
+      throw err;
+    }
+    return threads;
+  }
+
+  get size(): number {
+    return this.#threads.length;
+  }
+
+  get busy(): number {
+    return this.#threads.filter((t) => t.chunk).length;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Outcomes in the order of texts. An abort drops a queued chunk; a running chunk finishes
+   * on its thread but its promise rejects with signal.reason at once.
+   */
+  run(model: InferenceModel, texts: string[], signal?: AbortSignal): Promise<ItemOutcome[]> {
+    if (this.#dead) return Promise.reject(this.#dead);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const chunk: Chunk = {
+        id: ++this.#nextId,
+        model,
+        texts,
+        resolve: (outcomes) => settle(() => resolve(outcomes)),
+        reject: (reason) => settle(() => reject(reason)),
+      };
+      const onAbort = () => {
+        const i = this.#queue.indexOf(chunk);
+        if (i >= 0) this.#queue.splice(i, 1);
+        chunk.reject(signal?.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(chunk);
+      this.#pump();
+    });
+  }
+
+  /** Terminates every thread; queued and running chunks reject. */
+  async close(): Promise<void> {
+    this.#dead ??= new Error('inference threads closed');
+    this.#failAll(this.#dead);
+    await Promise.all(this.#threads.map((t) => t.worker.terminate()));
+  }
+
+  /** Test hook: the first thread exits as if it crashed (see CrashRequest in thread.ts). */
+  crashThreadForTest(): void {
+    this.#threads[0]?.worker.postMessage({ crash: true } satisfies ThreadRequest);
+  }
+
+  #spawn(): Promise<void> {
+    const worker = spawnWorker(new URL('./thread.ts', import.meta.url), { workerData: this.#models });
+    const thread: Thread = { worker, ready: false, chunk: undefined, failure: undefined };
+    this.#threads.push(thread);
+    return new Promise((resolveReady, rejectReady) => {
+      worker.on('message', (msg: ThreadReply) => {
+        if ('ready' in msg) {
+          thread.ready = true;
+          resolveReady();
+        } else {
+          const chunk = thread.chunk;
+          thread.chunk = undefined;
+          chunk?.resolve(msg.outcomes);
+        }
+        this.#pump();
+      });
+      worker.on('error', (err) => {
+        thread.failure = new Error(`inference thread failed: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      });
+      worker.on('exit', (code) => {
+        this.#threads = this.#threads.filter((t) => t !== thread);
+        if (this.#dead) return;
+        const err = thread.failure ?? new Error(`inference thread exited with code ${code}`);
+        rejectReady(err);
+        thread.chunk?.reject(err);
+        // A thread that never loaded its models would fail the same way again: only replace
+        // threads that crashed while serving (a failing replacement ends up in this handler).
+        if (thread.ready) this.#spawn().catch(() => {});
+        else if (this.#threads.length === 0) {
+          this.#dead = err;
+          this.#failAll(err);
+        }
+        this.#pump();
+      });
+    });
+  }
+
+  #pump(): void {
+    for (const thread of this.#threads) {
+      if (!thread.ready || thread.chunk) continue;
+      const chunk = this.#queue.shift();
+      if (!chunk) return;
+      thread.chunk = chunk;
+      const request: ThreadRequest = { id: chunk.id, model: chunk.model, texts: chunk.texts };
+      thread.worker.postMessage(request);
+    }
+  }
+
+  #failAll(err: Error): void {
+    for (const chunk of this.#queue.splice(0)) chunk.reject(err);
+    for (const thread of this.#threads) thread.chunk?.reject(err);
+  }
+}
