@@ -1,0 +1,20 @@
+import type { TaskRecord } from '../domain/task.ts';
+
+export type Unsubscribe = () => void;
+
+/**
+ * Task changes, published by whoever wrote them to the store (the pool, a cancel) and followed by
+ * subscriptions and by the pool itself (to abort a cancelled task, to wake on new work).
+ * The in-process default and the Redis fan-out share this interface.
+ */
+export interface TaskEvents {
+  /** The record as it now is in the store; subscribers use `version` to drop stale copies. */
+  publishTaskChanged(task: TaskRecord): void;
+  onTaskChanged(taskId: string, listener: (task: TaskRecord) => void): Unsubscribe;
+  /** New work is claimable: wakes idle workers without waiting for their poll. */
+  publishTaskQueued(): void;
+  onTaskQueued(listener: () => void): Unsubscribe;
+  /** Number of live listeners; a churn test checks it returns to zero. */
+  listenerCount(): number;
+  close(): Promise<void>;
+}

@@ -1,0 +1,101 @@
+import { encodeCursor, pageRequest } from '../domain/cursor.ts';
+import { LonghaulError, notFound } from '../domain/errors.ts';
+import { assertTaskId, isTaskId, newTaskId } from '../domain/ids.ts';
+import { submissionFingerprint, validateSubmission, type SubmissionInput, type SubmissionLimits } from '../domain/submission.ts';
+import type { TaskRecord, TaskStatus } from '../domain/task.ts';
+import type { TaskEvents } from '../events/taskEvents.ts';
+import type { StoredResult, TaskStore } from '../store/taskStore.ts';
+import { watchTask } from './watch.ts';
+
+export interface Page<T> {
+  edges: Array<{ node: T; cursor: string }>;
+  hasNextPage: boolean;
+}
+
+export interface TaskOperationsOptions {
+  store: TaskStore;
+  events: TaskEvents;
+  limits: SubmissionLimits & { queueMax: number };
+}
+
+const TASK_PAGE = { default: 20, max: 100 };
+const RESULT_PAGE = { default: 100, max: 1_000 };
+
+/**
+ * The task operations every transport calls (GraphQL, REST, subscriptions): one code path for the
+ * rules, so the transports differ only in shape. `tenant` scopes everything a caller can see.
+ */
+export class TaskOperations {
+  constructor(private readonly options: TaskOperationsOptions) {}
+
+  async submit(tenant: string, input: SubmissionInput): Promise<TaskRecord> {
+    const { store, events, limits } = this.options;
+    const submission = validateSubmission(input, limits);
+    const queued = await store.countQueued();
+    if (queued >= limits.queueMax) {
+      throw new LonghaulError('QUEUE_FULL', `the queue is full (${queued} tasks waiting): retry later`, { retryAfterSeconds: 5 });
+    }
+    const fingerprint = submissionFingerprint(submission);
+    const result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint, now: Date.now() });
+    if (!result.created) {
+      if (result.fingerprint !== fingerprint) {
+        throw new LonghaulError(
+          'IDEMPOTENCY_CONFLICT',
+          `idempotency key "${submission.idempotencyKey}" was already used for a different request: use a new key for new work`,
+        );
+      }
+      return result.task;
+    }
+    events.publishTaskQueued();
+    return result.task;
+  }
+
+  /** Null for an unknown id, a malformed one, or another tenant's: the three look the same. */
+  async get(tenant: string, id: string): Promise<TaskRecord | null> {
+    return isTaskId(id) ? this.options.store.getTask(tenant, id) : null;
+  }
+
+  async require(tenant: string, id: string): Promise<TaskRecord> {
+    const task = await this.options.store.getTask(tenant, assertTaskId(id));
+    if (!task) throw notFound(`no task "${id}": check the id returned by submitBulkInference`);
+    return task;
+  }
+
+  async list(tenant: string, args: { status?: TaskStatus | null; first?: number | null; after?: string | null }): Promise<Page<TaskRecord>> {
+    const page = pageRequest('task', args, TASK_PAGE);
+    const rows = await this.options.store.listTasks(tenant, { status: args.status ?? null, limit: page.first + 1, after: page.after });
+    return {
+      edges: rows.slice(0, page.first).map(({ task, position }) => ({ node: task, cursor: encodeCursor('task', position) })),
+      hasNextPage: rows.length > page.first,
+    };
+  }
+
+  async cancel(tenant: string, id: string): Promise<TaskRecord> {
+    const { store, events } = this.options;
+    await this.require(tenant, id);
+    const task = await store.cancelTask(tenant, id, { code: 'CANCELLED', message: 'cancelled by the client' }, Date.now());
+    if (!task) throw notFound(`no task "${id}"`);
+    events.publishTaskChanged(task);
+    return task;
+  }
+
+  /** Finished items in item order; while the task runs, the results so far. */
+  async results(task: TaskRecord, args: { first?: number | null; after?: string | null }): Promise<Page<StoredResult>> {
+    const page = pageRequest('item', args, RESULT_PAGE);
+    const rows = await this.options.store.listResults(task.id, { after: page.after, limit: page.first + 1 });
+    return {
+      edges: rows.slice(0, page.first).map((result) => ({ node: result, cursor: encodeCursor('item', result.index) })),
+      hasNextPage: rows.length > page.first,
+    };
+  }
+
+  queuePosition(task: TaskRecord): Promise<number | null> {
+    return task.status === 'QUEUED' ? this.options.store.queuePosition(task.id) : Promise.resolve(null);
+  }
+
+  /** Checks the task exists for this tenant before the stream starts, so a bad id is an error, not an empty stream. */
+  async watch(tenant: string, id: string): Promise<AsyncIterableIterator<TaskRecord>> {
+    await this.require(tenant, id);
+    return watchTask(this.options.store, this.options.events, tenant, id);
+  }
+}

@@ -1,0 +1,107 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import PQueue from 'p-queue';
+import type { TaskEvents, Unsubscribe } from '../events/taskEvents.ts';
+import type { Logger } from '../logger.ts';
+import type { TaskStore } from '../store/taskStore.ts';
+import type { Inference } from './inference.ts';
+import { runTask, type RunContext } from './runTask.ts';
+import { RunStopped } from './runStopped.ts';
+
+export interface PoolOptions {
+  store: TaskStore;
+  events: TaskEvents;
+  inference: Inference;
+  concurrency: number;
+  leaseMs: number;
+  pollIntervalMs: number;
+  checkpointIntervalMs: number;
+  log: Logger;
+}
+
+/** Identifies this process as a lease owner; unique across restarts of the same host and pid. */
+export function newOwnerId(): string {
+  return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+/**
+ * Claims tasks from the store while it has free slots, and runs each with runTask. Tasks stay in
+ * the store until a slot is free (no in-memory backlog): their queue position is real and another
+ * instance can take them. Woken by `task:queued` events, with a slow poll as a safety net.
+ */
+export class WorkerPool {
+  readonly owner = newOwnerId();
+  private readonly queue: PQueue;
+  private readonly stopping = new AbortController();
+  private readonly context: RunContext;
+  private unsubscribe: Unsubscribe | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private filling = false;
+  private fillAgain = false;
+
+  constructor(private readonly options: PoolOptions) {
+    this.queue = new PQueue({ concurrency: options.concurrency });
+    this.context = { ...options, owner: this.owner, retryDelayMs: 1_000, log: options.log.child({ owner: this.owner }) };
+    this.queue.on('next', () => void this.fill());
+  }
+
+  get running(): number {
+    return this.queue.pending;
+  }
+
+  start(): void {
+    this.unsubscribe = this.options.events.onTaskQueued(() => void this.fill());
+    this.pollTimer = setInterval(() => void this.fill(), this.options.pollIntervalMs);
+    this.pollTimer.unref();
+    void this.fill();
+  }
+
+  /**
+   * Stops claiming, asks running tasks to checkpoint and hand themselves back to the queue, and
+   * waits for them (bounded by `graceMs`; past it, leases expire and the next start resumes them).
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.unsubscribe?.();
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    this.stopping.abort(new RunStopped('shutdown'));
+    this.queue.clear();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([this.queue.onIdle(), grace]);
+    clearTimeout(timer);
+  }
+
+  /** One claim loop at a time; a wake-up during it makes it go round once more. */
+  private async fill(): Promise<void> {
+    if (this.filling) {
+      this.fillAgain = true;
+      return;
+    }
+    this.filling = true;
+    try {
+      do {
+        this.fillAgain = false;
+        while (!this.stopping.signal.aborted && this.queue.pending + this.queue.size < this.options.concurrency) {
+          const task = await this.options.store.claimNextTask(this.owner, Date.now(), this.options.leaseMs);
+          if (!task) break;
+          void this.queue.add(() => this.run(task));
+        }
+      } while (this.fillAgain && !this.stopping.signal.aborted);
+    } catch (err) {
+      this.context.log.error({ err }, 'claiming a task failed; the next poll retries');
+    } finally {
+      this.filling = false;
+    }
+  }
+
+  private async run(task: Parameters<typeof runTask>[0]): Promise<void> {
+    try {
+      await runTask(task, this.context, this.stopping.signal);
+    } catch (err) {
+      // runTask ends every task it can; this is the store failing underneath it. The lease expires and it is retried.
+      this.context.log.error({ err, taskId: task.id }, 'task run failed');
+    }
+  }
+}

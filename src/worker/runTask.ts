@@ -1,0 +1,183 @@
+import { isTerminal, type TaskError, type TaskRecord } from '../domain/task.ts';
+import type { TaskEvents } from '../events/taskEvents.ts';
+import type { Logger } from '../logger.ts';
+import type { Fence, ItemResult, TaskStore } from '../store/taskStore.ts';
+import type { Inference } from './inference.ts';
+import { RunStopped, stopReasonOf } from './runStopped.ts';
+
+export interface RunContext {
+  store: TaskStore;
+  events: TaskEvents;
+  inference: Inference;
+  owner: string;
+  leaseMs: number;
+  checkpointIntervalMs: number;
+  /** Delay before a task that hit an unexpected error is retried. */
+  retryDelayMs: number;
+  log: Logger;
+}
+
+/** Items read from the store at a time, and sent to a thread at a time. */
+const PAGE_SIZE = 2_000;
+const CHUNK_SIZE = 100;
+/** Chunks in flight per task: enough to keep every thread fed while a result is being recorded. */
+const INFLIGHT_PER_THREAD = 2;
+
+const noop = () => {};
+
+/**
+ * Runs one claimed task to its end: reads pending items page by page, feeds them to the inference
+ * threads in chunks, checkpoints results at most every `checkpointIntervalMs` (each checkpoint is
+ * also the progress event), and ends the task. Every write is fenced by owner + attempt.
+ */
+export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: AbortSignal): Promise<void> {
+  const fence: Fence = { taskId: claimed.id, owner: ctx.owner, attempt: claimed.attempt };
+  const log = ctx.log.child({ taskId: claimed.id, attempt: claimed.attempt });
+
+  if (claimed.attempt > claimed.maxAttempts) {
+    const error = { code: 'ATTEMPTS_EXHAUSTED', message: `the task was interrupted on each of its ${claimed.maxAttempts} attempts` };
+    await finish(ctx, fence, 'FAILED', error, log);
+    return;
+  }
+  ctx.events.publishTaskChanged(claimed);
+  log.info({ event: 'task:start', items: claimed.itemsTotal, done: claimed.itemsSucceeded + claimed.itemsFailed }, 'task started');
+
+  const controller = new AbortController();
+  const stop = (reason: RunStopped['reason']) => controller.abort(new RunStopped(reason));
+  const { signal } = controller;
+  const cleanups: Array<() => void> = [];
+  const onPoolStop = () => stop('shutdown');
+  poolSignal.addEventListener('abort', onPoolStop);
+  cleanups.push(() => poolSignal.removeEventListener('abort', onPoolStop));
+  if (poolSignal.aborted) stop('shutdown');
+  cleanups.push(ctx.events.onTaskChanged(claimed.id, (task) => isTerminal(task.status) && stop('cancelled')));
+  if (claimed.timeoutSeconds !== null) {
+    const timer = setTimeout(() => stop('timeout'), claimed.timeoutSeconds * 1000);
+    cleanups.push(() => clearTimeout(timer));
+  }
+  const heartbeat = setInterval(() => {
+    ctx.store.renewLease(fence, Date.now(), ctx.leaseMs).then(
+      (owned) => owned || stop('lease-lost'),
+      (err: unknown) => log.warn({ err }, 'lease renewal failed; will retry'),
+    );
+  }, Math.max(100, Math.floor(ctx.leaseMs / 3)));
+  cleanups.push(() => clearInterval(heartbeat));
+
+  const buffer: ItemResult[] = [];
+  let lastCheckpoint = Date.now();
+  const flush = async (publish: boolean) => {
+    if (buffer.length === 0) return;
+    const updated = await ctx.store.checkpoint(fence, buffer.splice(0), Date.now(), ctx.leaseMs);
+    lastCheckpoint = Date.now();
+    if (!updated) throw new RunStopped('lease-lost');
+    if (publish) ctx.events.publishTaskChanged(updated);
+  };
+
+  try {
+    await processItems(claimed, fence, ctx, signal, buffer, async () => {
+      if (Date.now() - lastCheckpoint >= ctx.checkpointIntervalMs) await flush(true);
+    });
+    await flush(false);
+    await finish(ctx, fence, 'SUCCEEDED', null, log);
+  } catch (error) {
+    await endInterrupted(error, signal, { ctx, fence, claimed, log, flush });
+  } finally {
+    for (const cleanup of cleanups) cleanup();
+  }
+}
+
+async function processItems(
+  task: TaskRecord,
+  fence: Fence,
+  ctx: RunContext,
+  signal: AbortSignal,
+  buffer: ItemResult[],
+  maybeCheckpoint: () => Promise<void>,
+): Promise<void> {
+  const inflight = new Set<Promise<void>>();
+  const maxInflight = ctx.inference.size * INFLIGHT_PER_THREAD;
+  try {
+    for (let after = -1; ; ) {
+      const page = await ctx.store.pendingItems(fence, after, PAGE_SIZE);
+      if (page.length === 0) break;
+      after = page[page.length - 1]!.index;
+      for (let start = 0; start < page.length; start += CHUNK_SIZE) {
+        signal.throwIfAborted();
+        while (inflight.size >= maxInflight) await Promise.race(inflight);
+        const chunk = page.slice(start, start + CHUNK_SIZE);
+        const job = ctx.inference.run(task.model, chunk.map((item) => item.text), signal).then((outcomes) => {
+          outcomes.forEach((outcome, i) => buffer.push({ index: chunk[i]!.index, outcome }));
+        });
+        const tracked: Promise<void> = job.finally(() => inflight.delete(tracked));
+        tracked.catch(noop); // observed through race/all below; this only keeps it from being "unhandled"
+        inflight.add(tracked);
+        await maybeCheckpoint();
+      }
+    }
+    await Promise.all(inflight);
+  } finally {
+    await Promise.allSettled(inflight);
+  }
+}
+
+interface EndContext {
+  ctx: RunContext;
+  fence: Fence;
+  claimed: TaskRecord;
+  log: Logger;
+  flush: (publish: boolean) => Promise<void>;
+}
+
+async function endInterrupted(error: unknown, signal: AbortSignal, { ctx, fence, claimed, log, flush }: EndContext): Promise<void> {
+  const reason = stopReasonOf(error, signal);
+  // Results finished before the interruption are real work: keep them unless the task is no longer ours.
+  const keepFinished = async () => {
+    try {
+      await flush(false);
+      return true;
+    } catch (flushError) {
+      if (!(flushError instanceof RunStopped)) log.error({ err: flushError }, 'could not record finished items');
+      return false;
+    }
+  };
+  switch (reason) {
+    case 'cancelled':
+    case 'lease-lost':
+      log.info({ event: 'task:stopped', reason }, 'run stopped');
+      return;
+    case 'timeout':
+      if (await keepFinished()) {
+        const message = `the attempt ran longer than timeoutSeconds (${claimed.timeoutSeconds} s); finished items are kept`;
+        await finish(ctx, fence, 'FAILED', { code: 'TIMEOUT', message }, log);
+      }
+      return;
+    case 'shutdown':
+      if (await keepFinished()) await release(ctx, fence, { delayMs: 0, refundAttempt: true }, log);
+      return;
+    default: {
+      log.error({ err: error, event: 'task:error' }, 'task attempt failed');
+      if (!(await keepFinished())) return;
+      if (claimed.attempt < claimed.maxAttempts) {
+        await release(ctx, fence, { delayMs: ctx.retryDelayMs * 2 ** (claimed.attempt - 1), refundAttempt: false }, log);
+      } else {
+        const message = `the task failed on each of its ${claimed.maxAttempts} attempts; finished items are kept`;
+        await finish(ctx, fence, 'FAILED', { code: 'ATTEMPTS_EXHAUSTED', message }, log);
+      }
+    }
+  }
+}
+
+async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAILED', error: TaskError | null, log: Logger) {
+  const finished = await ctx.store.finishTask(fence, status, error, Date.now());
+  if (!finished) return;
+  ctx.events.publishTaskChanged(finished);
+  log.info({ event: `task:${status.toLowerCase()}`, succeeded: finished.itemsSucceeded, failed: finished.itemsFailed, code: error?.code }, 'task finished');
+}
+
+async function release(ctx: RunContext, fence: Fence, options: { delayMs: number; refundAttempt: boolean }, log: Logger) {
+  const now = Date.now();
+  const released = await ctx.store.releaseTask(fence, { now, availableAt: now + options.delayMs, refundAttempt: options.refundAttempt });
+  if (!released) return;
+  ctx.events.publishTaskChanged(released);
+  log.info({ event: 'task:released', retryInMs: options.delayMs }, 'task handed back to the queue');
+}
