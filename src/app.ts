@@ -1,0 +1,87 @@
+import type { AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import type { Config } from './config.ts';
+import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
+import type { TaskEvents } from './events/taskEvents.ts';
+import { attachGraphQLWebSocket } from './http/websocket.ts';
+import { createHttpServer } from './http/server.ts';
+import { createGraphQLHandler } from './http/yoga.ts';
+import { InferenceThreads } from './inference/threadPool.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { openStore } from './store/openStore.ts';
+import type { TaskStore } from './store/taskStore.ts';
+import { TaskOperations } from './tasks/operations.ts';
+import { WorkerPool } from './worker/pool.ts';
+
+export interface App {
+  readonly config: Config;
+  readonly store: TaskStore;
+  readonly events: TaskEvents;
+  readonly tasks: TaskOperations;
+  /** Where clients reach the API, once started (e.g. http://127.0.0.1:4000/graphql). */
+  readonly url: string;
+  start(): Promise<{ url: string }>;
+  /** Graceful: stop accepting, let running tasks checkpoint and go back to the queue, close everything. */
+  stop(): Promise<void>;
+}
+
+/** Wires the parts: transport → task operations → store; pool → store → events → subscribers. */
+export function buildApp(config: Config, options: { log?: Logger } = {}): App {
+  const log = options.log ?? createLogger(config.logLevel);
+  const store = openStore(config.databaseUrl);
+  const events: TaskEvents = new EventTargetTaskEvents();
+  const tasks = new TaskOperations({ store, events, limits: config });
+  const yoga = createGraphQLHandler(tasks, log);
+  const server = createHttpServer({
+    yoga,
+    health: async () => ({ status: 200, body: { status: 'ok' } }),
+  });
+  const ws = attachGraphQLWebSocket(server, yoga);
+  let inference: InferenceThreads | null = null;
+  let pool: WorkerPool | null = null;
+  let url = '';
+
+  return {
+    config,
+    store,
+    events,
+    tasks,
+    get url() {
+      return url;
+    },
+
+    async start() {
+      await store.migrate();
+      if (store.engine === 'sqlite') {
+        // The embedded file belongs to this process alone: whatever was running there died with the last one.
+        const orphans = await store.expireAllLeases(Date.now());
+        if (orphans > 0) log.info({ event: 'recovery', tasks: orphans }, 'resuming tasks interrupted by the last shutdown');
+      }
+      if (config.workerConcurrency > 0) {
+        inference = await InferenceThreads.start({ size: config.inferenceThreads, maxTokens: config.maxItemTokens });
+        pool = new WorkerPool({ ...config, store, events, inference, concurrency: config.workerConcurrency, leaseMs: config.leaseSeconds * 1000, log });
+        pool.start();
+      }
+      server.listen(config.port, config.host);
+      await once(server, 'listening');
+      const { port } = server.address() as AddressInfo;
+      const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+      url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
+      log.info({ event: 'listening', url, store: store.engine, workers: config.workerConcurrency }, `Longhaul is listening on ${url}`);
+      return { url };
+    },
+
+    async stop() {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeIdleConnections();
+      await pool?.stop(config.shutdownGraceSeconds * 1000);
+      await ws.close();
+      server.closeAllConnections();
+      await closed;
+      await inference?.close();
+      await events.close();
+      await store.close();
+      log.info({ event: 'stopped' }, 'Longhaul stopped');
+    },
+  };
+}

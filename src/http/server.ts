@@ -1,0 +1,37 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Yoga } from './yoga.ts';
+import { GRAPHQL_PATH } from './yoga.ts';
+
+export interface HttpRoutes {
+  yoga: Yoga;
+  health: () => Promise<{ status: number; body: unknown }>;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown) {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/** One node:http server for everything: GraphQL (HTTP, SSE, GraphiQL), and the ops endpoints. */
+export function createHttpServer(routes: HttpRoutes): Server {
+  return createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === GRAPHQL_PATH) {
+      void routes.yoga(req, res);
+      return;
+    }
+    if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      routes.health().then(
+        ({ status, body }) => sendJson(res, status, body),
+        () => sendJson(res, 503, { status: 'error' }),
+      );
+      return;
+    }
+    if (path === '/') {
+      res.writeHead(302, { location: GRAPHQL_PATH }).end();
+      return;
+    }
+    sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}: the API is at ${GRAPHQL_PATH}` } });
+  });
+}

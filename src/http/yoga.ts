@@ -1,0 +1,36 @@
+import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '../logger.ts';
+import { maskError } from '../graphql/maskError.ts';
+import { schema } from '../graphql/schema.ts';
+import type { GraphQLContext } from '../graphql/builder.ts';
+import type { TaskOperations } from '../tasks/operations.ts';
+
+export interface ServerContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
+
+export const GRAPHQL_PATH = '/graphql';
+export const DEFAULT_TENANT = 'default';
+
+/** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
+export function createGraphQLHandler(tasks: TaskOperations, log: Logger): Yoga {
+  return createYoga<ServerContext, GraphQLContext>({
+    schema,
+    graphqlEndpoint: GRAPHQL_PATH,
+    healthCheckEndpoint: false as unknown as string,
+    landingPage: false,
+    graphiql: { title: 'Longhaul', subscriptionsProtocol: 'WS' },
+    context: () => ({ tasks, tenant: DEFAULT_TENANT }),
+    maskedErrors: { maskError: (error) => maskError(error, (err) => log.error({ err }, 'internal error in a GraphQL operation')) },
+    logging: {
+      debug: (...args) => log.debug(args.map(String).join(' ')),
+      info: (...args) => log.info(args.map(String).join(' ')),
+      warn: (...args) => log.warn(args.map(String).join(' ')),
+      error: (...args) => log.error(args.map(String).join(' ')),
+    },
+  });
+}
