@@ -23,8 +23,6 @@ const CHUNK_SIZE = 100;
 /** Chunks in flight per task: enough to keep every thread fed while a result is being recorded. */
 const INFLIGHT_PER_THREAD = 2;
 
-const noop = () => {};
-
 /**
  * Runs one claimed task to its end: reads pending items page by page, feeds them to the inference
  * threads in chunks, checkpoints results at most every `checkpointIntervalMs` (each checkpoint is
@@ -65,19 +63,25 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
 
   const buffer: ItemResult[] = [];
   let lastCheckpoint = Date.now();
-  const flush = async (publish: boolean) => {
-    if (buffer.length === 0) return;
+  /** Records the buffered results; the task as it now is, or null when there was nothing to record. */
+  const flush = async (publish: boolean): Promise<TaskRecord | null> => {
+    if (buffer.length === 0) return null;
     const updated = await ctx.store.checkpoint(fence, buffer.splice(0), Date.now(), ctx.leaseMs);
     lastCheckpoint = Date.now();
     if (!updated) throw new RunStopped('lease-lost');
     if (publish) ctx.events.publishTaskChanged(updated);
+    return updated;
   };
 
   try {
     await processItems(claimed, fence, ctx, signal, buffer, async () => {
       if (Date.now() - lastCheckpoint >= ctx.checkpointIntervalMs) await flush(true);
     });
-    await flush(false);
+    const last = (await flush(false)) ?? (await ctx.store.getTask(claimed.tenant, claimed.id));
+    if (last && last.itemsSucceeded + last.itemsFailed !== last.itemsTotal) {
+      // Cannot happen while every chunk is accounted for; if it does, retrying beats a SUCCEEDED with holes.
+      throw new Error(`run ended with ${last.itemsTotal - last.itemsSucceeded - last.itemsFailed} items unfinished`);
+    }
     await finish(ctx, fence, 'SUCCEEDED', null, log);
   } catch (error) {
     await endInterrupted(error, signal, { ctx, fence, claimed, log, flush });
@@ -96,27 +100,39 @@ async function processItems(
 ): Promise<void> {
   const inflight = new Set<Promise<void>>();
   const maxInflight = ctx.inference.size * INFLIGHT_PER_THREAD;
+  // A chunk settles on its own; its failure is kept here so that no rejection goes unseen.
+  let failure: { error: unknown } | null = null;
+  const check = () => {
+    signal.throwIfAborted();
+    if (failure) throw failure.error;
+  };
   try {
     for (let after = -1; ; ) {
       const page = await ctx.store.pendingItems(fence, after, PAGE_SIZE);
       if (page.length === 0) break;
       after = page[page.length - 1]!.index;
       for (let start = 0; start < page.length; start += CHUNK_SIZE) {
-        signal.throwIfAborted();
+        check();
         while (inflight.size >= maxInflight) await Promise.race(inflight);
+        check();
         const chunk = page.slice(start, start + CHUNK_SIZE);
-        const job = ctx.inference.run(task.model, chunk.map((item) => item.text), signal).then((outcomes) => {
-          outcomes.forEach((outcome, i) => buffer.push({ index: chunk[i]!.index, outcome }));
-        });
-        const tracked: Promise<void> = job.finally(() => inflight.delete(tracked));
-        tracked.catch(noop); // observed through race/all below; this only keeps it from being "unhandled"
+        const job: Promise<void> = ctx.inference.run(task.model, chunk.map((item) => item.text), signal).then(
+          (outcomes) => {
+            outcomes.forEach((outcome, i) => buffer.push({ index: chunk[i]!.index, outcome }));
+          },
+          (error: unknown) => {
+            failure ??= { error };
+          },
+        );
+        const tracked = job.finally(() => inflight.delete(tracked));
         inflight.add(tracked);
         await maybeCheckpoint();
       }
     }
     await Promise.all(inflight);
+    check();
   } finally {
-    await Promise.allSettled(inflight);
+    await Promise.all(inflight);
   }
 }
 
@@ -125,7 +141,7 @@ interface EndContext {
   fence: Fence;
   claimed: TaskRecord;
   log: Logger;
-  flush: (publish: boolean) => Promise<void>;
+  flush: (publish: boolean) => Promise<TaskRecord | null>;
 }
 
 async function endInterrupted(error: unknown, signal: AbortSignal, { ctx, fence, claimed, log, flush }: EndContext): Promise<void> {
