@@ -24,6 +24,17 @@ async function untilTerminal(id: string) {
   return results.at(-1)!.data.taskUpdated;
 }
 
+describe('GraphiQL', () => {
+  it('is served to a browser, with subscriptions over the WebSocket', async () => {
+    const response = await fetch(server.url, { headers: { accept: 'text/html' } });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/text\/html/);
+    const page = await response.text();
+    expect(page).toContain('Longhaul');
+    expect(page).toMatch(/subscriptionsProtocol["']?:\s*["']WS["']/);
+  });
+});
+
 describe('submit and poll', () => {
   it('answers at once with a durable QUEUED task, then runs it to SUCCEEDED', async () => {
     const task = await submit({ items: [{ id: 'a', text: POSITIVE }, { text: NEGATIVE }] });
@@ -120,6 +131,20 @@ describe('submit and poll', () => {
   });
 });
 
+describe('task-level failures', () => {
+  it('fails a task whose attempt runs past timeoutSeconds with TIMEOUT, keeping finished items', async () => {
+    const task = await submit({ items: items(100_000), timeoutSeconds: 1 });
+    const final = await untilTerminal(task.id);
+    expect(final.status).toBe('FAILED');
+    const after = (await server.gql(TASK, { id: task.id })).data.task;
+    expect(after.error).toEqual({ code: 'TIMEOUT', message: 'the attempt ran longer than timeoutSeconds (1 s); finished items are kept' });
+    expect(after.itemsSucceeded).toBeGreaterThan(0);
+    expect(after.itemsSucceeded).toBeLessThan(100_000);
+    expect(Date.parse(after.finishedAt) - Date.parse(after.startedAt)).toBeGreaterThanOrEqual(1_000);
+    expect(after.suggestedNextPollTime).toBeNull();
+  });
+});
+
 describe('cancellation', () => {
   it('stops a running task promptly, keeps finished results, and frees the worker', async () => {
     const big = await submit({ items: items(60_000) });
@@ -171,6 +196,13 @@ for (const transport of transports) {
       expect(states.some((state) => state.status === 'IN_PROGRESS' && state.progressPercentage > 0 && state.progressPercentage < 100)).toBe(true);
       const done = states.map((state) => state.itemsSucceeded);
       expect(done).toEqual([...done].sort((a, b) => a - b));
+      // While running, the rate is known: an estimate is given, and it lies ahead.
+      const running = states.filter((state) => state.status === 'IN_PROGRESS' && state.itemsSucceeded > 0);
+      expect(running.length).toBeGreaterThan(0);
+      for (const state of running) expect(Date.parse(state.estimatedCompletionTime)).toBeGreaterThanOrEqual(Date.parse(state.updatedAt));
+      // Progress writes (and so pushes) are throttled to one per CHECKPOINT_INTERVAL_MS (50 ms here) per task.
+      const stamps = running.map((state) => Date.parse(state.updatedAt));
+      for (let i = 1; i < stamps.length; i++) expect(stamps[i]! - stamps[i - 1]!).toBeGreaterThanOrEqual(50);
     });
 
     it('gives a late subscriber the final state, then completes', async () => {

@@ -4,6 +4,15 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** `npm start`'s command, runnable from any working directory (tsx is resolved from this repo). */
+export function spawnMain(env: Record<string, string>, cwd = ROOT): ChildProcess {
+  return spawn(process.execPath, ['--import', import.meta.resolve('tsx'), `${ROOT}src/main.ts`], {
+    cwd,
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 export interface ChildServer {
   url: string;
   process: ChildProcess;
@@ -16,12 +25,8 @@ export interface ChildServer {
  * Longhaul as its own process, started the way `npm start` does, so a test can SIGKILL it and
  * start it again on the same database. Resolves once the server logs that it is listening.
  */
-export async function startChildServer(env: Record<string, string>): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export async function startChildServer(env: Record<string, string>, options: { cwd?: string } = {}): Promise<ChildServer> {
+  const child = spawnMain(env, options.cwd);
   const logs: Array<Record<string, any>> = [];
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));

@@ -13,7 +13,8 @@ export const TASK_FIELDS = `
 
 export const SUBMIT = `mutation Submit($input: SubmitBulkInferenceInput!) { submitBulkInference(input: $input) { ${TASK_FIELDS} } }`;
 export const TASK = `query Task($id: ID!) { task(id: $id) { ${TASK_FIELDS} } }`;
-export const WATCH = `subscription Watch($id: ID!) { taskUpdated(id: $id) { id status progressPercentage itemsSucceeded itemsFailed itemsTotal attempt suggestedNextPollTime } }`;
+export const WATCH = `subscription Watch($id: ID!) {
+  taskUpdated(id: $id) { id status progressPercentage itemsSucceeded itemsFailed itemsTotal attempt updatedAt suggestedNextPollTime estimatedCompletionTime } }`;
 export const CANCEL = `mutation Cancel($id: ID!) { cancelTask(id: $id) { ${TASK_FIELDS} } }`;
 export const RESULTS = `query Results($id: ID!, $first: Int, $after: String) {
   task(id: $id) { results(first: $first, after: $after) {

@@ -1,0 +1,31 @@
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { spawnMain, startChildServer } from '../support/childServer.ts';
+
+const cwd = mkdtempSync(join(tmpdir(), 'longhaul-start-'));
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+
+it('starts with no configuration: creates ./data/longhaul.db, logs its URL, answers /health, stops on SIGTERM', { timeout: 60_000 }, async () => {
+  const server = await startChildServer({ DATABASE_URL: '', WORKER_CONCURRENCY: '1' }, { cwd });
+  try {
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/graphql$/);
+    expect(existsSync(join(cwd, 'data', 'longhaul.db'))).toBe(true);
+    const health = await fetch(new URL('/health', server.url));
+    expect(await health.json()).toEqual({ status: 'ok' });
+  } finally {
+    server.process.kill('SIGTERM');
+  }
+  expect(await server.exited).toEqual({ code: 0, signal: null });
+});
+
+it('refuses a malformed variable with a message that names it, and exits 1', async () => {
+  const child = spawnMain({ WORKER_CONCURRENCY: 'lots' }, cwd);
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const [code] = await once(child, 'exit');
+  expect(code).toBe(1);
+  expect(stderr).toContain('Longhaul cannot start: WORKER_CONCURRENCY="lots" is not valid');
+});
