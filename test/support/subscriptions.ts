@@ -1,3 +1,4 @@
+import { createClient as createSseClient } from 'graphql-sse';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 
@@ -12,52 +13,57 @@ export interface ExecutionResultLike {
  */
 export interface SubscriptionTransport {
   name: string;
-  subscribe(url: string, query: string, variables?: Record<string, unknown>): AsyncIterableIterator<ExecutionResultLike> & { close(): Promise<void> };
+  subscribe(url: string, query: string, variables?: Record<string, unknown>): Subscription;
+}
+
+type Subscription = AsyncIterableIterator<ExecutionResultLike> & { close(): Promise<void> };
+
+/**
+ * A client's iterator as a Subscription. close() releases the client first: an iterator's return()
+ * waits for a pending read, and only closing the connection ends that read.
+ */
+function subscription(iterator: AsyncIterator<unknown>, dispose: () => unknown): Subscription {
+  const close = async () => {
+    await dispose();
+    await iterator.return?.();
+  };
+  return {
+    next: () => iterator.next() as Promise<IteratorResult<ExecutionResultLike>>,
+    return: async () => {
+      await close();
+      return { done: true, value: undefined };
+    },
+    close,
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
 }
 
 export const webSocketTransport: SubscriptionTransport = {
   name: 'graphql-ws over WebSocket',
   subscribe(url, query, variables) {
     const client = createClient({ url: url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0, lazy: true });
-    const iterator = client.iterate({ query, variables: variables ?? {} });
-    const close = async () => {
-      await iterator.return?.();
-      await client.dispose();
-    };
-    return {
-      next: () => iterator.next() as Promise<IteratorResult<ExecutionResultLike>>,
-      return: async () => {
-        await close();
-        return { done: true, value: undefined };
-      },
-      close,
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return subscription(client.iterate({ query, variables: variables ?? {} }), () => client.dispose());
   },
 };
 
+/** The graphql-sse client in distinct connections mode: the SSE client yoga recommends. */
+export const graphqlSseTransport: SubscriptionTransport = {
+  name: 'graphql-sse client over SSE',
+  subscribe(url, query, variables) {
+    const client = createSseClient({ url, retryAttempts: 0 });
+    return subscription(client.iterate({ query, variables: variables ?? {} }), () => client.dispose());
+  },
+};
+
+/** No client library: what a curl or EventSource user sees on the wire. */
 export const sseTransport: SubscriptionTransport = {
   name: 'SSE over fetch',
   subscribe(url, query, variables) {
     const abort = new AbortController();
     const results = sseResults(url, query, variables, abort.signal);
-    const close = async () => {
-      abort.abort();
-      await results.return(undefined).catch(() => {});
-    };
-    return {
-      next: () => results.next(),
-      return: async () => {
-        await close();
-        return { done: true, value: undefined };
-      },
-      close,
-      [Symbol.asyncIterator]() {
-        return this;
-      },
-    };
+    return subscription(results, () => abort.abort());
   },
 };
 
@@ -94,11 +100,11 @@ async function* sseResults(url: string, query: string, variables: Record<string,
   }
 }
 
-export const transports: SubscriptionTransport[] = [webSocketTransport, sseTransport];
+export const transports: SubscriptionTransport[] = [webSocketTransport, graphqlSseTransport, sseTransport];
 
 /** Reads a subscription to its end (or until `until` says stop), with a bound so a hang fails the test. */
 export async function collect(
-  subscription: AsyncIterableIterator<ExecutionResultLike> & { close(): Promise<void> },
+  subscription: Subscription,
   options: { until?: (result: ExecutionResultLike) => boolean; timeoutMs?: number } = {},
 ): Promise<ExecutionResultLike[]> {
   const received: ExecutionResultLike[] = [];
