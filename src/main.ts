@@ -1,18 +1,18 @@
-import { buildApp } from './app.ts';
+import { buildApp, type App } from './app.ts';
 import { ConfigError, loadConfig } from './config.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 
-let config;
+let app: App;
+let log: Logger;
 try {
-  config = loadConfig();
+  const config = loadConfig();
+  log = createLogger(config.logLevel);
+  app = buildApp(config, { log });
 } catch (error) {
   if (!(error instanceof ConfigError)) throw error;
   console.error(`Longhaul cannot start: ${error.message}`);
   process.exit(1);
 }
-
-const log = createLogger(config.logLevel);
-const app = buildApp(config, { log });
 
 let stopping = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {

@@ -44,6 +44,7 @@ export function maskError(error: unknown, onInternal: (error: unknown) => void):
   }
   onInternal(error);
   return new GraphQLError('Internal server error: the failure was logged; retry later', {
+    nodes: located?.nodes ?? null,
     path: located?.path ?? null,
     extensions: { code: 'INTERNAL_SERVER_ERROR' },
   });

@@ -30,7 +30,8 @@ export function createGraphQLHandler(tasks: TaskOperations, log: Logger): Yoga {
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),
       warn: (...args) => log.warn(args.map(String).join(' ')),
-      error: (...args) => log.error(args.map(String).join(' ')),
+      // Yoga reports every error it masks, client errors included; maskError logs the internal ones, with their cause.
+      error: (...args) => log.debug(args.map(String).join(' ')),
     },
   });
 }

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { ConfigError } from '../config.ts';
 import { SqliteTaskStore } from './sqlite.ts';
 import type { TaskStore } from './taskStore.ts';
 
@@ -8,5 +9,5 @@ export function openStore(databaseUrl: string): TaskStore {
     const path = databaseUrl.slice('sqlite:'.length);
     return new SqliteTaskStore(path === ':memory:' ? path : resolve(path));
   }
-  throw new Error(`DATABASE_URL ${databaseUrl.split('@').pop()}: PostgreSQL is not supported yet; use sqlite:<path>`);
+  throw new ConfigError('DATABASE_URL: PostgreSQL is not supported yet; use sqlite:<path>');
 }

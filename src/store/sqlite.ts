@@ -56,6 +56,7 @@ export class SqliteTaskStore implements TaskStore {
       RETURNING *`);
     const insertItem = this.stmt('INSERT INTO task_items (task_seq, idx, item_id, text) VALUES (?, ?, ?, ?)');
     const existing = this.stmt('SELECT * FROM tasks WHERE tenant = ? AND idempotency_key = ?');
+    // Looked up inside the write transaction: of two identical submits, exactly one inserts.
     return this.db.transaction((): CreateTaskResult => {
       if (submission.idempotencyKey !== null) {
         const row = existing.get(tenant, submission.idempotencyKey) as (TaskRow & { fingerprint: string }) | undefined;
@@ -92,13 +93,20 @@ export class SqliteTaskStore implements TaskStore {
     return rows.map((row) => ({ task: taskFromRow(row), position: row.seq }));
   }
 
-  async queuePosition(id: string): Promise<number | null> {
-    const position = this.stmt(`
-      SELECT COUNT(*) FROM tasks q, (SELECT priority, seq FROM tasks WHERE id = ? AND status = 'QUEUED') me
-      WHERE q.status = 'QUEUED' AND (q.priority > me.priority OR (q.priority = me.priority AND q.seq <= me.seq))`)
+  async queuePosition(id: string): Promise<number> {
+    const ahead = this.stmt(`
+      SELECT COUNT(*) FROM tasks q, (SELECT priority, seq FROM tasks WHERE id = ?) me
+      WHERE q.status = 'QUEUED' AND (q.priority > me.priority OR (q.priority = me.priority AND q.seq < me.seq))`)
       .pluck()
       .get(id) as number;
-    return position > 0 ? position : null;
+    return ahead + 1;
+  }
+
+  async findByIdempotencyKey(tenant: string, key: string) {
+    const row = this.stmt('SELECT * FROM tasks WHERE tenant = ? AND idempotency_key = ?').get(tenant, key) as
+      | (TaskRow & { fingerprint: string })
+      | undefined;
+    return row ? { task: taskFromRow(row), fingerprint: row.fingerprint } : null;
   }
 
   async countQueued(): Promise<number> {
@@ -123,7 +131,7 @@ export class SqliteTaskStore implements TaskStore {
       SELECT id FROM tasks WHERE status = 'QUEUED' AND available_at <= ?
       ORDER BY priority DESC, seq LIMIT 1`).pluck();
     const claim = this.stmt(`
-      UPDATE tasks SET status = 'IN_PROGRESS', attempt = attempt + 1, lease_owner = @owner, lease_expires_at = @leaseUntil,
+      UPDATE tasks SET status = 'IN_PROGRESS', attempt = attempt + 1 - keep_attempt, keep_attempt = 0, lease_owner = @owner, lease_expires_at = @leaseUntil,
                        started_at = COALESCE(started_at, @now), run_started_at = @now,
                        run_started_done = items_succeeded + items_failed, updated_at = @now, version = version + 1
       WHERE id = @id RETURNING *`);
@@ -189,12 +197,12 @@ export class SqliteTaskStore implements TaskStore {
     return row ? taskFromRow(row) : null;
   }
 
-  async releaseTask(fence: Fence, options: { now: number; availableAt: number; refundAttempt: boolean }): Promise<TaskRecord | null> {
+  async releaseTask(fence: Fence, options: { now: number; availableAt: number; sameAttempt: boolean }): Promise<TaskRecord | null> {
     const row = this.stmt(`
-      UPDATE tasks SET status = 'QUEUED', attempt = attempt - @refund, available_at = @availableAt, updated_at = @now,
+      UPDATE tasks SET status = 'QUEUED', keep_attempt = @keep, available_at = @availableAt, updated_at = @now,
                        lease_owner = NULL, lease_expires_at = NULL, run_started_at = NULL, run_started_done = NULL,
                        version = version + 1
-      WHERE ${FENCED} RETURNING *`).get({ ...fence, now: options.now, availableAt: options.availableAt, refund: options.refundAttempt ? 1 : 0 }) as
+      WHERE ${FENCED} RETURNING *`).get({ ...fence, now: options.now, availableAt: options.availableAt, keep: options.sameAttempt ? 1 : 0 }) as
       | TaskRow
       | undefined;
     return row ? taskFromRow(row) : null;

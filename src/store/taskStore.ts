@@ -61,8 +61,13 @@ export interface TaskStore {
   getTask(tenant: string, id: string): Promise<TaskRecord | null>;
   /** Newest first; `beforeSeq` is the position of the previous page's last task. */
   listTasks(tenant: string, query: { status: TaskStatus | null; limit: number; after: number | null }): Promise<Array<{ task: TaskRecord; position: number }>>;
-  /** 1-based place among queued tasks in claim order, or null when the task is not queued. */
-  queuePosition(id: string): Promise<number | null>;
+  /**
+   * 1-based place in claim order: 1 + the queued tasks that will be claimed before this one. Asked
+   * of a task the caller saw QUEUED; if it was claimed since, nothing is ahead of it any more.
+   */
+  queuePosition(id: string): Promise<number>;
+  /** The tenant's task for an idempotency key, with the fingerprint of the request that created it. */
+  findByIdempotencyKey(tenant: string, key: string): Promise<{ task: TaskRecord; fingerprint: string } | null>;
   countQueued(): Promise<number>;
   /** Ends a task that is not yet terminal as CANCELLED; returns the task as it now is, or null if unknown. */
   cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null>;
@@ -78,8 +83,11 @@ export interface TaskStore {
   /** Records finished items and bumps the counters in one transaction; null when fenced out. */
   checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null>;
   finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null>;
-  /** Hands a running task back to the queue (shutdown, retry); progress stays. */
-  releaseTask(fence: Fence, options: { now: number; availableAt: number; refundAttempt: boolean }): Promise<TaskRecord | null>;
+  /**
+   * Hands a running task back to the queue; progress stays. With `sameAttempt` (a graceful
+   * shutdown) the next claim continues this attempt instead of starting a new one.
+   */
+  releaseTask(fence: Fence, options: { now: number; availableAt: number; sameAttempt: boolean }): Promise<TaskRecord | null>;
   /**
    * Makes every running task claimable at once. Only for an engine that one process owns (the
    * embedded file): at start-up, whatever ran there belonged to a process that is gone.

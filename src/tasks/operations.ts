@@ -7,6 +7,13 @@ import type { TaskEvents } from '../events/taskEvents.ts';
 import type { StoredResult, TaskStore } from '../store/taskStore.ts';
 import { watchTask } from './watch.ts';
 
+function sameRequestOrConflict(existing: { task: TaskRecord; fingerprint: string }, fingerprint: string, key: string): TaskRecord {
+  if (existing.fingerprint !== fingerprint) {
+    throw new LonghaulError('IDEMPOTENCY_CONFLICT', `idempotency key "${key}" was already used for a different request: use a new key for new work`);
+  }
+  return existing.task;
+}
+
 export interface Page<T> {
   edges: Array<{ node: T; cursor: string }>;
   hasNextPage: boolean;
@@ -31,21 +38,18 @@ export class TaskOperations {
   async submit(tenant: string, input: SubmissionInput): Promise<TaskRecord> {
     const { store, events, limits } = this.options;
     const submission = validateSubmission(input, limits);
+    const fingerprint = submissionFingerprint(submission);
+    // A retry of accepted work is answered even when the queue is full: it adds nothing to it.
+    if (submission.idempotencyKey !== null) {
+      const existing = await store.findByIdempotencyKey(tenant, submission.idempotencyKey);
+      if (existing) return sameRequestOrConflict(existing, fingerprint, submission.idempotencyKey);
+    }
     const queued = await store.countQueued();
     if (queued >= limits.queueMax) {
       throw new LonghaulError('QUEUE_FULL', `the queue is full (${queued} tasks waiting): retry later`, { retryAfterSeconds: 5 });
     }
-    const fingerprint = submissionFingerprint(submission);
     const result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint, now: Date.now() });
-    if (!result.created) {
-      if (result.fingerprint !== fingerprint) {
-        throw new LonghaulError(
-          'IDEMPOTENCY_CONFLICT',
-          `idempotency key "${submission.idempotencyKey}" was already used for a different request: use a new key for new work`,
-        );
-      }
-      return result.task;
-    }
+    if (!result.created) return sameRequestOrConflict(result, fingerprint, submission.idempotencyKey!);
     events.publishTaskQueued();
     return result.task;
   }
@@ -89,6 +93,7 @@ export class TaskOperations {
     };
   }
 
+  /** Null unless the task (as the caller saw it) is queued. */
   queuePosition(task: TaskRecord): Promise<number | null> {
     return task.status === 'QUEUED' ? this.options.store.queuePosition(task.id) : Promise.resolve(null);
   }

@@ -168,13 +168,13 @@ async function endInterrupted(error: unknown, signal: AbortSignal, { ctx, fence,
       }
       return;
     case 'shutdown':
-      if (await keepFinished()) await release(ctx, fence, { delayMs: 0, refundAttempt: true }, log);
+      if (await keepFinished()) await release(ctx, fence, { delayMs: 0, sameAttempt: true }, log);
       return;
     default: {
       log.error({ err: error, event: 'task:error' }, 'task attempt failed');
       if (!(await keepFinished())) return;
       if (claimed.attempt < claimed.maxAttempts) {
-        await release(ctx, fence, { delayMs: ctx.retryDelayMs * 2 ** (claimed.attempt - 1), refundAttempt: false }, log);
+        await release(ctx, fence, { delayMs: ctx.retryDelayMs * 2 ** (claimed.attempt - 1), sameAttempt: false }, log);
       } else {
         const message = `the task failed on each of its ${claimed.maxAttempts} attempts; finished items are kept`;
         await finish(ctx, fence, 'FAILED', { code: 'ATTEMPTS_EXHAUSTED', message }, log);
@@ -190,9 +190,9 @@ async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAIL
   log.info({ event: `task:${status.toLowerCase()}`, succeeded: finished.itemsSucceeded, failed: finished.itemsFailed, code: error?.code }, 'task finished');
 }
 
-async function release(ctx: RunContext, fence: Fence, options: { delayMs: number; refundAttempt: boolean }, log: Logger) {
+async function release(ctx: RunContext, fence: Fence, options: { delayMs: number; sameAttempt: boolean }, log: Logger) {
   const now = Date.now();
-  const released = await ctx.store.releaseTask(fence, { now, availableAt: now + options.delayMs, refundAttempt: options.refundAttempt });
+  const released = await ctx.store.releaseTask(fence, { now, availableAt: now + options.delayMs, sameAttempt: options.sameAttempt });
   if (!released) return;
   ctx.events.publishTaskChanged(released);
   log.info({ event: 'task:released', retryInMs: options.delayMs }, 'task handed back to the queue');

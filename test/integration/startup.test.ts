@@ -21,11 +21,16 @@ it('starts with no configuration: creates ./data/longhaul.db, logs its URL, answ
   expect(await server.exited).toEqual({ code: 0, signal: null });
 });
 
-it('refuses a malformed variable with a message that names it, and exits 1', async () => {
-  const child = spawnMain({ WORKER_CONCURRENCY: 'lots' }, cwd);
+it.each([
+  [{ WORKER_CONCURRENCY: 'lots' }, 'Longhaul cannot start: WORKER_CONCURRENCY="lots" is not valid'],
+  [{ DATABASE_URL: 'postgres://user:secret@db/longhaul' }, 'Longhaul cannot start: DATABASE_URL: PostgreSQL is not supported yet'],
+])('refuses %o with a one-line message that names it, and exits 1', async (env, message) => {
+  const child = spawnMain(env, cwd);
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   const [code] = await once(child, 'exit');
   expect(code).toBe(1);
-  expect(stderr).toContain('Longhaul cannot start: WORKER_CONCURRENCY="lots" is not valid');
+  expect(stderr).toContain(message);
+  expect(stderr).not.toContain('secret');
+  expect(stderr.trim().split('\n')).toHaveLength(1);
 });

@@ -41,6 +41,8 @@ describe('submit and poll', () => {
     expect(task).toMatchObject({ kind: 'bulkInference', itemsTotal: 2, itemsSucceeded: 0, attempt: 0, maxAttempts: 3, priority: 0 });
     expect(task.id).toMatch(/^task_[A-Za-z0-9_-]{22}$/);
     expect(['QUEUED', 'IN_PROGRESS', 'SUCCEEDED']).toContain(task.status);
+    // The answer is the task as accepted: queued, first in line on this otherwise idle server.
+    expect(task).toMatchObject({ status: 'QUEUED', queuePosition: 1 });
     expect(task.links).toEqual({ self: `/v1/inference/jobs/${task.id}`, results: `/v1/inference/jobs/${task.id}/results` });
 
     await untilTerminal(task.id);

@@ -68,7 +68,8 @@ for (const factory of storeFactories) {
       for (let i = 0; i < 4; i++) order.push((await store.claimNextTask('owner-a', clock, LEASE))!.id);
       expect(order).toEqual([urgent.id, first.id, second.id, low.id]);
       expect(await store.claimNextTask('owner-a', clock, LEASE)).toBeNull();
-      expect(await store.queuePosition(first.id)).toBeNull();
+      // Asked of a task seen queued and claimed since: nothing is ahead of it.
+      expect(await store.queuePosition(low.id)).toBe(1);
     });
 
     it('a claim starts an attempt: IN_PROGRESS, attempt + 1, startedAt kept across attempts', async () => {
@@ -91,7 +92,7 @@ for (const factory of storeFactories) {
       expect(await store.checkpoint(fenceOf(stale), [{ index: 0, outcome: ok }], clock, LEASE)).toBeNull();
       expect(await store.renewLease(fenceOf(stale), clock, LEASE)).toBe(false);
       expect(await store.finishTask(fenceOf(stale), 'SUCCEEDED', null, clock)).toBeNull();
-      expect(await store.releaseTask(fenceOf(stale), { now: clock, availableAt: clock, refundAttempt: true })).toBeNull();
+      expect(await store.releaseTask(fenceOf(stale), { now: clock, availableAt: clock, sameAttempt: true })).toBeNull();
       const task = (await store.getTask('default', current.id))!;
       expect(task).toMatchObject({ status: 'IN_PROGRESS', itemsSucceeded: 0, attempt: 2 });
       expect(await store.renewLease(fenceOf(current, 'owner-b'), clock, LEASE)).toBe(true);
@@ -130,14 +131,18 @@ for (const factory of storeFactories) {
       expect(again).toEqual(cancelled);
     });
 
-    it('hands a task back to the queue with its progress, refunding the attempt on request', async () => {
+    it('hands a task back to the queue with its progress; the next claim continues the attempt on request', async () => {
       await create({ count: 2 });
       const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
       await store.checkpoint(fenceOf(claimed), [{ index: 0, outcome: ok }], clock, LEASE);
-      const released = (await store.releaseTask(fenceOf(claimed), { now: clock, availableAt: clock + 1_000, refundAttempt: true }))!;
-      expect(released).toMatchObject({ status: 'QUEUED', attempt: 0, itemsSucceeded: 1, runStartedAt: null });
-      expect(await store.claimNextTask('owner-a', clock + 999, LEASE)).toBeNull();
-      expect(await store.claimNextTask('owner-a', clock + 1_000, LEASE)).toMatchObject({ attempt: 1, runStartedDone: 1 });
+      const released = (await store.releaseTask(fenceOf(claimed), { now: clock, availableAt: clock + 1_000, sameAttempt: true }))!;
+      expect(released).toMatchObject({ status: 'QUEUED', attempt: 1, itemsSucceeded: 1, runStartedAt: null });
+      expect(await store.claimNextTask('owner-b', clock + 999, LEASE)).toBeNull();
+      const resumed = (await store.claimNextTask('owner-b', clock + 1_000, LEASE))!;
+      expect(resumed).toMatchObject({ attempt: 1, runStartedDone: 1 });
+      // A plain release (a retry) makes the next claim a new attempt.
+      await store.releaseTask(fenceOf(resumed, 'owner-b'), { now: clock, availableAt: clock, sameAttempt: false });
+      expect(await store.claimNextTask('owner-c', clock + 1_000, LEASE)).toMatchObject({ attempt: 2 });
     });
 
     it('lists newest first, filtered by status, paged by position', async () => {

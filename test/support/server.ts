@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildApp, type App } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 
 export interface TestServer {
   app: App;
@@ -17,7 +17,7 @@ export interface TestServer {
 }
 
 /** The real server on an ephemeral loopback port with its own database file. */
-export async function startTestServer(overrides: Partial<Config> = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Partial<Config> = {}, options: { log?: Logger } = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'longhaul-test-'));
   const config: Config = {
     ...loadConfig({}),
@@ -31,7 +31,7 @@ export async function startTestServer(overrides: Partial<Config> = {}): Promise<
     shutdownGraceSeconds: 5,
     ...overrides,
   };
-  const app = buildApp(config, { log: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
+  const app = buildApp(config, { log: options.log ?? createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
   const { url } = await app.start();
   const origin = new URL(url).origin;
   return {

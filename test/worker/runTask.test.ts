@@ -110,6 +110,7 @@ describe('runTask', () => {
     const pool = new AbortController();
     pool.abort(new RunStopped('shutdown'));
     await runTask(claimed, context(new ScriptedInference()), pool.signal);
-    expect(await store.getTask('default', claimed.id)).toMatchObject({ status: 'QUEUED', attempt: 0 });
+    expect(await store.getTask('default', claimed.id)).toMatchObject({ status: 'QUEUED', attempt: 1 });
+    expect(await store.claimNextTask('owner-b', Date.now(), 30_000)).toMatchObject({ id: claimed.id, attempt: 1 });
   });
 });

@@ -25,6 +25,8 @@ CREATE TABLE tasks (
   run_started_at    INTEGER,
   run_started_done  INTEGER,
   available_at      INTEGER NOT NULL,
+  -- 1 when handed back by a graceful shutdown: the next claim continues the attempt.
+  keep_attempt      INTEGER NOT NULL DEFAULT 0,
   lease_owner       TEXT,
   lease_expires_at  INTEGER,
   version           INTEGER NOT NULL DEFAULT 1

@@ -1,0 +1,105 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { items, SUBMIT } from '../support/fixtures.ts';
+
+/** Every log line the server writes, parsed: lets a test assert what operators would see. */
+const logLines: Array<{ level: number; msg: string }> = [];
+const sink = new Writable({
+  write(chunk, _encoding, done) {
+    for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
+    done();
+  },
+});
+
+let server: TestServer;
+beforeAll(async () => {
+  // API-only and a tiny queue: what is stored is exactly what was accepted.
+  server = await startTestServer({ workerConcurrency: 0, queueMax: 3 }, { log: pino({ level: 'debug' }, sink) });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const submit = (input: Record<string, unknown>) => server.gql(SUBMIT, { input });
+const taskCount = async () => (await server.gql(`{ tasks(first: 100) { edges { node { id } } } }`)).data.tasks.edges.length;
+
+describe('idempotent submits', () => {
+  it('20 identical concurrent submits with one key create exactly one task', async () => {
+    const input = { items: items(3), idempotencyKey: 'order-42' };
+    const answers = await Promise.all(Array.from({ length: 20 }, () => submit(input)));
+    const ids = new Set(answers.map((answer) => answer.data.submitBulkInference.id));
+    expect(ids.size).toBe(1);
+    expect(answers[0].data.submitBulkInference.idempotencyKey).toBe('order-42');
+    expect(await taskCount()).toBe(1);
+  });
+
+  it('the same key with a different input is an IDEMPOTENCY_CONFLICT and stores nothing', async () => {
+    const answer = await submit({ items: items(4), idempotencyKey: 'order-42' });
+    expect(answer.data).toBeNull();
+    expect(answer.errors[0]).toMatchObject({ extensions: { code: 'IDEMPOTENCY_CONFLICT' }, message: expect.stringContaining('order-42') });
+    expect(await taskCount()).toBe(1);
+  });
+});
+
+describe('QUEUE_MAX', () => {
+  it('refuses a submit past the limit with QUEUE_FULL and a retry hint, storing nothing', async () => {
+    await submit({ items: items(1) });
+    await submit({ items: items(1) });
+    expect(await taskCount()).toBe(3);
+    const refused = await submit({ items: items(1) });
+    expect(refused.data).toBeNull();
+    expect(refused.errors[0]).toMatchObject({ extensions: { code: 'QUEUE_FULL', retryAfterSeconds: expect.any(Number) } });
+    expect(await taskCount()).toBe(3);
+  });
+
+  it('still answers the retry of accepted work while the queue is full', async () => {
+    const retry = await submit({ items: items(3), idempotencyKey: 'order-42' });
+    expect(retry.errors).toBeUndefined();
+    expect(retry.data.submitBulkInference.idempotencyKey).toBe('order-42');
+  });
+
+  it('the server stays healthy', async () => {
+    expect((await fetch(`${server.origin}/health`)).status).toBe(200);
+  });
+});
+
+describe('logs', () => {
+  it('client errors are not logged as server errors', async () => {
+    await submit({ items: [] });
+    await server.gql(`{ task(id: "x") { results(after: "bad") { edges { cursor } } } }`);
+    await server.gql(`mutation { cancelTask(id: "task_AAAAAAAAAAAAAAAAAAAAAA") { id } }`);
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(logLines.filter((line) => line.level >= 50)).toEqual([]);
+  });
+});
+
+describe('internal errors', () => {
+  it('are masked for the client and logged with their cause', async () => {
+    const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
+    const capture = new Writable({
+      write(chunk, _encoding, done) {
+        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
+        done();
+      },
+    });
+    const broken = await startTestServer({ workerConcurrency: 0 }, { log: pino({ level: 'info' }, capture) });
+    try {
+      await broken.app.store.close(); // the engine goes away under a running server
+      const answer = await broken.gql(SUBMIT, { input: { items: items(1) } });
+      expect(answer.errors[0]).toEqual({
+        message: 'Internal server error: the failure was logged; retry later',
+        locations: expect.any(Array),
+        path: ['submitBulkInference'],
+        extensions: { code: 'INTERNAL_SERVER_ERROR' },
+      });
+      expect(JSON.stringify(answer)).not.toMatch(/database|sqlite|stack/i);
+      const logged = lines.filter((line) => line.level >= 50);
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.err!.message).toMatch(/database connection is not open/);
+    } finally {
+      await broken.stop();
+    }
+  });
+});
