@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
 import type { TaskEvents } from './events/taskEvents.ts';
 import { attachGraphQLWebSocket } from './http/websocket.ts';
+import { createRestHandler } from './http/rest/router.ts';
 import { createHttpServer } from './http/server.ts';
 import { createGraphQLHandler } from './http/yoga.ts';
 import { InferenceThreads } from './inference/threadPool.ts';
@@ -34,6 +35,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const yoga = createGraphQLHandler(tasks, log);
   const server = createHttpServer({
     yoga,
+    rest: createRestHandler({ tasks, maxBodyBytes: config.maxBodyBytes, log }),
     health: async () => ({ status: 200, body: { status: 'ok' } }),
   });
   const ws = attachGraphQLWebSocket(server, yoga);

@@ -1,5 +1,6 @@
 import { estimatedCompletionTime, suggestedNextPollTime } from '../domain/pollHints.ts';
 import { INFERENCE_MODELS } from '../domain/results.ts';
+import { taskLinks } from '../domain/taskJson.ts';
 import { progressPercentage, TASK_STATUSES, type TaskRecord } from '../domain/task.ts';
 import { builder } from './builder.ts';
 import { toConnection } from './connection.ts';
@@ -12,8 +13,8 @@ export const InferenceModelEnum = builder.enumType('InferenceModel', { values: I
 const TaskLinks = builder.objectRef<TaskRecord>('TaskLinks').implement({
   description: 'REST URLs of the task (paths relative to the server).',
   fields: (t) => ({
-    self: t.string({ resolve: (task) => `/v1/inference/jobs/${task.id}` }),
-    results: t.string({ resolve: (task) => `/v1/inference/jobs/${task.id}/results` }),
+    self: t.string({ resolve: (task) => taskLinks(task.id).self }),
+    results: t.string({ resolve: (task) => taskLinks(task.id).results }),
   }),
 });
 

@@ -4,6 +4,8 @@ import { GRAPHQL_PATH } from './yoga.ts';
 
 export interface HttpRoutes {
   yoga: Yoga;
+  /** The REST facade under /v1/ (see http/rest/). */
+  rest: (req: IncomingMessage, res: ServerResponse) => void;
   health: () => Promise<{ status: number; body: unknown }>;
 }
 
@@ -13,12 +15,16 @@ function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.end(text);
 }
 
-/** One node:http server for everything: GraphQL (HTTP, SSE, GraphiQL), and the ops endpoints. */
+/** One node:http server for everything: GraphQL (HTTP, SSE, GraphiQL), REST, and the ops endpoints. */
 export function createHttpServer(routes: HttpRoutes): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === GRAPHQL_PATH) {
       void routes.yoga(req, res);
+      return;
+    }
+    if (path.startsWith('/v1/')) {
+      routes.rest(req, res);
       return;
     }
     if (path === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import { maskError } from '../graphql/maskError.ts';
 import { schema } from '../graphql/schema.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
-import type { TaskOperations } from '../tasks/operations.ts';
+import { DEFAULT_TENANT, type TaskOperations } from '../tasks/operations.ts';
 
 export interface ServerContext {
   req: IncomingMessage;
@@ -14,7 +14,6 @@ export interface ServerContext {
 export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
 export const GRAPHQL_PATH = '/graphql';
-export const DEFAULT_TENANT = 'default';
 
 /** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
 export function createGraphQLHandler(tasks: TaskOperations, log: Logger): Yoga {

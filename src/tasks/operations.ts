@@ -25,6 +25,9 @@ export interface TaskOperationsOptions {
   limits: SubmissionLimits & { queueMax: number };
 }
 
+/** The only tenant until API keys exist: every caller sees the same tasks. */
+export const DEFAULT_TENANT = 'default';
+
 const TASK_PAGE = { default: 20, max: 100 };
 const RESULT_PAGE = { default: 100, max: 1_000 };
 
