@@ -12,6 +12,10 @@ import { createLogger, type Logger } from './logger.ts';
 import { openStore } from './store/openStore.ts';
 import type { TaskStore } from './store/taskStore.ts';
 import { TaskOperations } from './tasks/operations.ts';
+import { startIdempotencyPurge } from './tasks/idempotencyRetention.ts';
+import { WebhookDispatcher } from './webhooks/dispatcher.ts';
+import { loadWebhookKey } from './webhooks/secret.ts';
+import { assertWebhookUrlAllowed } from './webhooks/urlPolicy.ts';
 import { WorkerPool } from './worker/pool.ts';
 
 export interface App {
@@ -31,7 +35,13 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const log = options.log ?? createLogger(config.logLevel);
   const store = openStore(config.databaseUrl);
   const events: TaskEvents = new EventTargetTaskEvents();
-  const tasks = new TaskOperations({ store, events, limits: config });
+  const webhookPolicy = { allowedHosts: new Set(config.webhookAllowedHosts) };
+  const tasks = new TaskOperations({
+    store,
+    events,
+    limits: config,
+    checkWebhookUrl: (url) => assertWebhookUrlAllowed(url, webhookPolicy),
+  });
   const yoga = createGraphQLHandler(tasks, log);
   const server = createHttpServer({
     yoga,
@@ -41,6 +51,8 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const ws = attachGraphQLWebSocket(server, yoga);
   let inference: InferenceThreads | null = null;
   let pool: WorkerPool | null = null;
+  let webhooks: WebhookDispatcher | null = null;
+  let idempotencyPurge: { stop(): void } | null = null;
   let url = '';
 
   return {
@@ -59,6 +71,18 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
         const orphans = await store.expireAllLeases(Date.now());
         if (orphans > 0) log.info({ event: 'recovery', tasks: orphans }, 'resuming tasks interrupted by the last shutdown');
       }
+      idempotencyPurge = startIdempotencyPurge(store, config.idempotencyTtlHours, log);
+      webhooks = new WebhookDispatcher({
+        store,
+        events,
+        log,
+        key: await loadWebhookKey(config.webhookSecret, store, log),
+        policy: webhookPolicy,
+        schedule: { baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs, maxAttempts: config.webhookMaxAttempts },
+        timeoutMs: config.webhookTimeoutMs,
+        pollIntervalMs: config.pollIntervalMs,
+      });
+      webhooks.start();
       if (config.workerConcurrency > 0) {
         inference = await InferenceThreads.start({ size: config.inferenceThreads, maxTokens: config.maxItemTokens });
         pool = new WorkerPool({ ...config, store, events, inference, concurrency: config.workerConcurrency, leaseMs: config.leaseSeconds * 1000, log });
@@ -77,6 +101,8 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
       const closed = new Promise((resolve) => server.close(resolve));
       server.closeIdleConnections();
       await pool?.stop(config.shutdownGraceSeconds * 1000);
+      idempotencyPurge?.stop();
+      await webhooks?.stop();
       await ws.close();
       server.closeAllConnections();
       await closed;

@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { parseWebhookSecret } from './webhooks/signature.ts';
 
 export interface Config {
   port: number;
@@ -19,6 +20,16 @@ export interface Config {
   checkpointIntervalMs: number;
   shutdownGraceSeconds: number;
   logLevel: string;
+  /** How long an idempotency key keeps answering with its task (at least 24 h). */
+  idempotencyTtlHours: number;
+  /** `whsec_…`; null: generated once and kept in the store. */
+  webhookSecret: string | null;
+  /** Hosts exempt from the private/loopback address block, lower-case. */
+  webhookAllowedHosts: string[];
+  webhookMaxAttempts: number;
+  webhookRetryBaseMs: number;
+  webhookRetryMaxMs: number;
+  webhookTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -42,6 +53,26 @@ function oneOf(env: Env, name: string, fallback: string, allowed: readonly strin
   if (!raw) return fallback;
   if (!allowed.includes(raw)) throw new ConfigError(`${name}=${JSON.stringify(raw)} is not valid: expected one of ${allowed.join(', ')}`);
   return raw;
+}
+
+function webhookSecret(env: Env): string | null {
+  const raw = env.WEBHOOK_SECRET?.trim();
+  if (!raw) return null;
+  try {
+    parseWebhookSecret(raw);
+  } catch (error) {
+    // The value itself is a secret: never echo it.
+    throw new ConfigError(`WEBHOOK_SECRET is not valid: ${(error as Error).message}`);
+  }
+  return raw;
+}
+
+/** `a.example.com, 127.0.0.1, [::1]` → bare lower-case host names. */
+function hostList(env: Env, name: string): string[] {
+  return (env[name] ?? '')
+    .split(',')
+    .map((host) => host.trim().toLowerCase().replace(/^\[(.*)\]$/, '$1'))
+    .filter(Boolean);
 }
 
 function databaseUrl(env: Env): string {
@@ -71,5 +102,12 @@ export function loadConfig(env: Env = process.env): Config {
     checkpointIntervalMs: integer(env, 'CHECKPOINT_INTERVAL_MS', 150, 10, 10_000),
     shutdownGraceSeconds: integer(env, 'SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    idempotencyTtlHours: integer(env, 'IDEMPOTENCY_TTL_HOURS', 24, 24, 24 * 365),
+    webhookSecret: webhookSecret(env),
+    webhookAllowedHosts: hostList(env, 'WEBHOOK_ALLOWED_HOSTS'),
+    webhookMaxAttempts: integer(env, 'WEBHOOK_MAX_ATTEMPTS', 10, 1, 100),
+    webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5_000, 10, 3_600_000),
+    webhookRetryMaxMs: integer(env, 'WEBHOOK_RETRY_MAX_MS', 3_600_000, 10, 24 * 3_600_000),
+    webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
   };
 }

@@ -8,6 +8,11 @@ export function newTaskId(): string {
   return `task_${randomBytes(16).toString('base64url')}`;
 }
 
+/** A webhook message id: the `webhook-id` header, the same on every delivery attempt. */
+export function newMessageId(): string {
+  return `msg_${randomBytes(16).toString('base64url')}`;
+}
+
 export function isTaskId(value: string): boolean {
   return TASK_ID.test(value);
 }

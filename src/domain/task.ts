@@ -46,6 +46,11 @@ export function isTerminal(status: TaskStatus): status is TerminalStatus {
   return status === 'SUCCEEDED' || status === 'FAILED' || status === 'CANCELLED';
 }
 
+/** The webhook event that announces a terminal state (Standard Webhooks `type`). */
+export function terminalEventType(status: TerminalStatus): string {
+  return `task.${status.toLowerCase()}`;
+}
+
 export function itemsDone(task: Pick<TaskRecord, 'itemsSucceeded' | 'itemsFailed'>): number {
   return task.itemsSucceeded + task.itemsFailed;
 }

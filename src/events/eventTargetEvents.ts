@@ -5,6 +5,7 @@ import type { TaskEvents, Unsubscribe } from './taskEvents.ts';
 const topics = {
   changed: (taskId: string) => `task:changed:${taskId}`,
   queued: 'task:queued',
+  webhookQueued: 'webhook:queued',
 } as const;
 
 /**
@@ -30,6 +31,14 @@ export class EventTargetTaskEvents implements TaskEvents {
 
   onTaskQueued(listener: () => void): Unsubscribe {
     return this.listen(topics.queued, () => listener());
+  }
+
+  publishWebhookQueued(): void {
+    this.target.dispatchEvent(new CustomEvent(topics.webhookQueued, { detail: {} }));
+  }
+
+  onWebhookQueued(listener: () => void): Unsubscribe {
+    return this.listen(topics.webhookQueued, () => listener());
   }
 
   listenerCount(): number {

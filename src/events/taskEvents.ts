@@ -14,6 +14,9 @@ export interface TaskEvents {
   /** New work is claimable: wakes idle workers without waiting for their poll. */
   publishTaskQueued(): void;
   onTaskQueued(listener: () => void): Unsubscribe;
+  /** A webhook message was written to the outbox: wakes the dispatcher without waiting for its poll. */
+  publishWebhookQueued(): void;
+  onWebhookQueued(listener: () => void): Unsubscribe;
   /** Number of live listeners; a churn test checks it returns to zero. */
   listenerCount(): number;
   close(): Promise<void>;

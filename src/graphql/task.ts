@@ -2,6 +2,7 @@ import { estimatedCompletionTime, suggestedNextPollTime } from '../domain/pollHi
 import { INFERENCE_MODELS } from '../domain/results.ts';
 import { taskLinks } from '../domain/taskJson.ts';
 import { progressPercentage, TASK_STATUSES, type TaskRecord } from '../domain/task.ts';
+import type { WebhookAttempt } from '../store/taskStore.ts';
 import { builder } from './builder.ts';
 import { toConnection } from './connection.ts';
 import { InferenceResultConnection } from './results.ts';
@@ -18,15 +19,8 @@ const TaskLinks = builder.objectRef<TaskRecord>('TaskLinks').implement({
   }),
 });
 
-interface WebhookDeliveryShape {
-  attempt: number;
-  at: number;
-  responseStatus: number | null;
-  error: string | null;
-  delivered: boolean;
-}
-
-const WebhookDelivery = builder.objectRef<WebhookDeliveryShape>('WebhookDelivery').implement({
+const WebhookDelivery = builder.objectRef<WebhookAttempt>('WebhookDelivery').implement({
+  description: 'One attempt to deliver the task webhook.',
   fields: (t) => ({
     attempt: t.exposeInt('attempt'),
     at: t.field({ type: 'DateTime', resolve: (delivery) => delivery.at }),
@@ -85,7 +79,7 @@ export const TaskRef = builder.node(builder.objectRef<TaskRecord>('Task'), {
     webhookDeliveries: t.field({
       type: [WebhookDelivery],
       description: 'Delivery attempts of the webhook so far, oldest first.',
-      resolve: () => [],
+      resolve: (task, _args, ctx) => ctx.tasks.webhookDeliveries(task),
     }),
   }),
 });

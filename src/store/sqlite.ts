@@ -1,10 +1,22 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { TaskError, TaskRecord, TaskStatus, TerminalStatus } from '../domain/task.ts';
+import { newMessageId } from '../domain/ids.ts';
+import { terminalEventType, type TaskError, type TaskRecord, type TaskStatus, type TerminalStatus } from '../domain/task.ts';
 import { loadMigrations } from './migrations.ts';
 import { resultFromRow, taskFromRow, type ResultRow, type TaskRow } from './rows.ts';
-import type { CreateTaskResult, Fence, ItemResult, NewTask, PendingItem, StoredResult, TaskStore } from './taskStore.ts';
+import type {
+  CreateTaskResult,
+  DueWebhook,
+  Fence,
+  ItemResult,
+  NewTask,
+  PendingItem,
+  StoredResult,
+  TaskStore,
+  WebhookAttempt,
+  WebhookState,
+} from './taskStore.ts';
 
 const FENCED = `id = @taskId AND status = 'IN_PROGRESS' AND lease_owner = @owner AND attempt = @attempt`;
 
@@ -50,17 +62,17 @@ export class SqliteTaskStore implements TaskStore {
   async createTask({ id, tenant, submission, fingerprint, now }: NewTask): Promise<CreateTaskResult> {
     const insertTask = this.stmt(`
       INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
-                         idempotency_key, fingerprint, webhook_url, accepted_at, updated_at, available_at)
+                         idempotency_key, webhook_url, accepted_at, updated_at, available_at)
       VALUES (@id, @tenant, 'bulkInference', @model, 'QUEUED', @priority, @itemsTotal, @maxAttempts, @timeoutSeconds,
-              @idempotencyKey, @fingerprint, @webhookUrl, @now, @now, @now)
+              @idempotencyKey, @webhookUrl, @now, @now, @now)
       RETURNING *`);
     const insertItem = this.stmt('INSERT INTO task_items (task_seq, idx, item_id, text) VALUES (?, ?, ?, ?)');
-    const existing = this.stmt('SELECT * FROM tasks WHERE tenant = ? AND idempotency_key = ?');
+    const reserveKey = this.stmt('INSERT INTO idempotency_keys (tenant, key, task_seq, fingerprint, created_at) VALUES (?, ?, ?, ?, ?)');
     // Looked up inside the write transaction: of two identical submits, exactly one inserts.
     return this.db.transaction((): CreateTaskResult => {
       if (submission.idempotencyKey !== null) {
-        const row = existing.get(tenant, submission.idempotencyKey) as (TaskRow & { fingerprint: string }) | undefined;
-        if (row) return { created: false, task: taskFromRow(row), fingerprint: row.fingerprint };
+        const existing = this.idempotentTask(tenant, submission.idempotencyKey);
+        if (existing) return { created: false, ...existing };
       }
       const row = insertTask.get({
         id,
@@ -76,6 +88,7 @@ export class SqliteTaskStore implements TaskStore {
         now,
       }) as TaskRow & { seq: number };
       submission.items.forEach((item, index) => insertItem.run(row.seq, index, item.id, item.text));
+      if (submission.idempotencyKey !== null) reserveKey.run(tenant, submission.idempotencyKey, row.seq, fingerprint, now);
       return { created: true, task: taskFromRow(row) };
     }).immediate();
   }
@@ -103,10 +116,18 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async findByIdempotencyKey(tenant: string, key: string) {
-    const row = this.stmt('SELECT * FROM tasks WHERE tenant = ? AND idempotency_key = ?').get(tenant, key) as
-      | (TaskRow & { fingerprint: string })
-      | undefined;
-    return row ? { task: taskFromRow(row), fingerprint: row.fingerprint } : null;
+    return this.idempotentTask(tenant, key);
+  }
+
+  private idempotentTask(tenant: string, key: string): { task: TaskRecord; fingerprint: string } | null {
+    const row = this.stmt(`
+      SELECT t.*, k.fingerprint AS key_fingerprint FROM idempotency_keys k JOIN tasks t ON t.seq = k.task_seq
+      WHERE k.tenant = ? AND k.key = ?`).get(tenant, key) as (TaskRow & { key_fingerprint: string }) | undefined;
+    return row ? { task: taskFromRow(row), fingerprint: row.key_fingerprint } : null;
+  }
+
+  async purgeIdempotencyKeys(createdBefore: number): Promise<number> {
+    return this.stmt('DELETE FROM idempotency_keys WHERE created_at < ?').run(createdBefore).changes;
   }
 
   async countQueued(): Promise<number> {
@@ -114,12 +135,29 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null> {
-    const row = this.stmt(`
+    const cancel = this.stmt(`
       UPDATE tasks SET status = 'CANCELLED', error_code = @code, error_message = @message, finished_at = @now,
                        updated_at = @now, lease_owner = NULL, lease_expires_at = NULL, version = version + 1
       WHERE id = @id AND tenant = @tenant AND status IN ('QUEUED', 'IN_PROGRESS')
-      RETURNING *`).get({ id, tenant, now, ...error }) as TaskRow | undefined;
+      RETURNING *`);
+    const row = this.db.transaction(() => {
+      const cancelled = cancel.get({ id, tenant, now, ...error }) as TaskRow | undefined;
+      if (cancelled) this.queueWebhook(id, 'CANCELLED', now);
+      return cancelled;
+    }).immediate();
     return row ? taskFromRow(row) : this.getTask(tenant, id);
+  }
+
+  /** The outbox write: inside the transaction that makes the task terminal. */
+  private queueWebhook(taskId: string, status: TerminalStatus, now: number): void {
+    this.stmt(`
+      INSERT INTO webhook_messages (id, task_seq, event_type, url, state, next_attempt_at, created_at)
+      SELECT @messageId, seq, @eventType, webhook_url, 'PENDING', @now, @now FROM tasks WHERE id = @taskId AND webhook_url IS NOT NULL`).run({
+      messageId: newMessageId(),
+      eventType: terminalEventType(status),
+      taskId,
+      now,
+    });
   }
 
   async claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null> {
@@ -188,12 +226,15 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null> {
-    const row = this.stmt(`
+    const finish = this.stmt(`
       UPDATE tasks SET status = @status, error_code = @code, error_message = @message, finished_at = @now, updated_at = @now,
                        lease_owner = NULL, lease_expires_at = NULL, version = version + 1
-      WHERE ${FENCED} RETURNING *`).get({ ...fence, status, code: error?.code ?? null, message: error?.message ?? null, now }) as
-      | TaskRow
-      | undefined;
+      WHERE ${FENCED} RETURNING *`);
+    const row = this.db.transaction(() => {
+      const finished = finish.get({ ...fence, status, code: error?.code ?? null, message: error?.message ?? null, now }) as TaskRow | undefined;
+      if (finished) this.queueWebhook(fence.taskId, status, now);
+      return finished;
+    }).immediate();
     return row ? taskFromRow(row) : null;
   }
 
@@ -218,6 +259,50 @@ export class SqliteTaskStore implements TaskStore {
       WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND idx > ? AND status IS NOT NULL
       ORDER BY idx LIMIT ?`).all(taskId, query.after ?? -1, query.limit) as ResultRow[];
     return rows.map(resultFromRow);
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    return (this.stmt('SELECT value FROM settings WHERE name = ?').pluck().get(name) as string | undefined) ?? null;
+  }
+
+  async initSetting(name: string, value: string): Promise<string> {
+    this.stmt('INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING').run(name, value);
+    return (await this.getSetting(name))!;
+  }
+
+  async claimDueWebhooks(now: number, lockMs: number, limit: number): Promise<DueWebhook[]> {
+    const due = this.stmt(`
+      SELECT m.id, t.id AS taskId, t.tenant, m.event_type AS eventType, m.url, m.attempts
+      FROM webhook_messages m JOIN tasks t ON t.seq = m.task_seq
+      WHERE m.state = 'PENDING' AND m.next_attempt_at <= @now AND m.locked_until <= @now
+      ORDER BY m.next_attempt_at LIMIT @limit`);
+    const lock = this.stmt('UPDATE webhook_messages SET locked_until = ? WHERE id = ?');
+    return this.db.transaction(() => {
+      const messages = due.all({ now, limit }) as DueWebhook[];
+      for (const message of messages) lock.run(now + lockMs, message.id);
+      return messages;
+    }).immediate();
+  }
+
+  async recordWebhookAttempt(messageId: string, attempt: WebhookAttempt, next: { state: WebhookState; nextAttemptAt: number }): Promise<void> {
+    const insert = this.stmt(`
+      INSERT INTO webhook_attempts (message_id, attempt, at, response_status, error, delivered)
+      VALUES (@messageId, @attempt, @at, @responseStatus, @error, @delivered)`);
+    const update = this.stmt(`
+      UPDATE webhook_messages SET attempts = @attempt, state = @state, next_attempt_at = @nextAttemptAt, locked_until = 0
+      WHERE id = @messageId`);
+    this.db.transaction(() => {
+      insert.run({ messageId, ...attempt, delivered: attempt.delivered ? 1 : 0 });
+      update.run({ messageId, attempt: attempt.attempt, ...next });
+    }).immediate();
+  }
+
+  async listWebhookAttempts(taskId: string): Promise<WebhookAttempt[]> {
+    const rows = this.stmt(`
+      SELECT a.attempt, a.at, a.response_status AS responseStatus, a.error, a.delivered
+      FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id JOIN tasks t ON t.seq = m.task_seq
+      WHERE t.id = ? ORDER BY m.created_at, a.attempt`).all(taskId) as Array<Omit<WebhookAttempt, 'delivered'> & { delivered: number }>;
+    return rows.map((row) => ({ ...row, delivered: row.delivered === 1 }));
   }
 
   private readonly statements = new Map<string, Database.Statement>();

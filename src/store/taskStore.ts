@@ -39,6 +39,27 @@ export interface StoredResult {
   error: ItemError | null;
 }
 
+export type WebhookState = 'PENDING' | 'DELIVERED' | 'FAILED';
+
+/** A webhook message due for an attempt, locked for this sender. */
+export interface DueWebhook {
+  id: string;
+  taskId: string;
+  tenant: string;
+  eventType: string;
+  url: string;
+  /** Attempts made before this one. */
+  attempts: number;
+}
+
+export interface WebhookAttempt {
+  attempt: number;
+  at: number;
+  responseStatus: number | null;
+  error: string | null;
+  delivered: boolean;
+}
+
 export type CreateTaskResult =
   | { created: true; task: TaskRecord }
   /** The tenant already has a task with this idempotency key; the caller compares fingerprints. */
@@ -69,7 +90,10 @@ export interface TaskStore {
   /** The tenant's task for an idempotency key, with the fingerprint of the request that created it. */
   findByIdempotencyKey(tenant: string, key: string): Promise<{ task: TaskRecord; fingerprint: string } | null>;
   countQueued(): Promise<number>;
-  /** Ends a task that is not yet terminal as CANCELLED; returns the task as it now is, or null if unknown. */
+  /**
+   * Ends a task that is not yet terminal as CANCELLED; returns the task as it now is, or null if
+   * unknown. Like finishTask, it queues the task's webhook in the same transaction.
+   */
   cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null>;
 
   /**
@@ -82,6 +106,7 @@ export interface TaskStore {
   pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]>;
   /** Records finished items and bumps the counters in one transaction; null when fenced out. */
   checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null>;
+  /** Ends a running task and, in the same transaction, queues its webhook message if it has a webhookUrl. */
   finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null>;
   /**
    * Hands a running task back to the queue; progress stays. With `sameAttempt` (a graceful
@@ -95,6 +120,20 @@ export interface TaskStore {
   expireAllLeases(now: number): Promise<number>;
 
   listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]>;
+
+  /** Frees idempotency keys reserved before `createdBefore`; the tasks keep showing their key. */
+  purgeIdempotencyKeys(createdBefore: number): Promise<number>;
+
+  getSetting(name: string): Promise<string | null>;
+  /** Stores `value` unless the setting exists; returns what is stored (the first writer wins). */
+  initSetting(name: string, value: string): Promise<string>;
+
+  /** Webhook messages due for an attempt, locked until `now + lockMs` so no other sender takes them. */
+  claimDueWebhooks(now: number, lockMs: number, limit: number): Promise<DueWebhook[]>;
+  /** Records one attempt and what happens next: delivered, given up, or retried at `nextAttemptAt`. */
+  recordWebhookAttempt(messageId: string, attempt: WebhookAttempt, next: { state: WebhookState; nextAttemptAt: number }): Promise<void>;
+  /** Every delivery attempt for a task, oldest first. */
+  listWebhookAttempts(taskId: string): Promise<WebhookAttempt[]>;
 }
 
 export type { InferenceModel };

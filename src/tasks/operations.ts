@@ -4,7 +4,7 @@ import { assertTaskId, isTaskId, newTaskId } from '../domain/ids.ts';
 import { submissionFingerprint, validateSubmission, type SubmissionInput, type SubmissionLimits } from '../domain/submission.ts';
 import type { TaskRecord, TaskStatus } from '../domain/task.ts';
 import type { TaskEvents } from '../events/taskEvents.ts';
-import type { StoredResult, TaskStore } from '../store/taskStore.ts';
+import type { StoredResult, TaskStore, WebhookAttempt } from '../store/taskStore.ts';
 import { watchTask } from './watch.ts';
 
 function sameRequestOrConflict(existing: { task: TaskRecord; fingerprint: string }, fingerprint: string, key: string): TaskRecord {
@@ -23,6 +23,8 @@ export interface TaskOperationsOptions {
   store: TaskStore;
   events: TaskEvents;
   limits: SubmissionLimits & { queueMax: number };
+  /** Refuses a webhook URL that may not be called (SSRF policy); throws a BAD_USER_INPUT LonghaulError. */
+  checkWebhookUrl: (url: string) => Promise<void>;
 }
 
 /** The only tenant until API keys exist: every caller sees the same tasks. */
@@ -47,6 +49,7 @@ export class TaskOperations {
       const existing = await store.findByIdempotencyKey(tenant, submission.idempotencyKey);
       if (existing) return sameRequestOrConflict(existing, fingerprint, submission.idempotencyKey);
     }
+    if (submission.webhookUrl !== null) await this.options.checkWebhookUrl(submission.webhookUrl);
     const queued = await store.countQueued();
     if (queued >= limits.queueMax) {
       throw new LonghaulError('QUEUE_FULL', `the queue is full (${queued} tasks waiting): retry later`, { retryAfterSeconds: 5 });
@@ -83,6 +86,7 @@ export class TaskOperations {
     const task = await store.cancelTask(tenant, id, { code: 'CANCELLED', message: 'cancelled by the client' }, Date.now());
     if (!task) throw notFound(`no task "${id}"`);
     events.publishTaskChanged(task);
+    if (task.webhookUrl) events.publishWebhookQueued();
     return task;
   }
 
@@ -99,6 +103,11 @@ export class TaskOperations {
   /** Null unless the task (as the caller saw it) is queued. */
   queuePosition(task: TaskRecord): Promise<number | null> {
     return task.status === 'QUEUED' ? this.options.store.queuePosition(task.id) : Promise.resolve(null);
+  }
+
+  /** Delivery attempts of the task's webhook, oldest first. */
+  webhookDeliveries(task: TaskRecord): Promise<WebhookAttempt[]> {
+    return this.options.store.listWebhookAttempts(task.id);
   }
 
   /** Checks the task exists for this tenant before the stream starts, so a bad id is an error, not an empty stream. */

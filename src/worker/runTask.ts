@@ -187,6 +187,7 @@ async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAIL
   const finished = await ctx.store.finishTask(fence, status, error, Date.now());
   if (!finished) return;
   ctx.events.publishTaskChanged(finished);
+  if (finished.webhookUrl) ctx.events.publishWebhookQueued();
   log.info({ event: `task:${status.toLowerCase()}`, succeeded: finished.itemsSucceeded, failed: finished.itemsFailed, code: error?.code }, 'task finished');
 }
 

@@ -145,6 +145,63 @@ for (const factory of storeFactories) {
       expect(await store.claimNextTask('owner-c', clock + 1_000, LEASE)).toMatchObject({ attempt: 2 });
     });
 
+    it('frees idempotency keys older than the cutoff; the task keeps showing its key', async () => {
+      const first = await create({ idempotencyKey: 'nightly' });
+      expect(await store.purgeIdempotencyKeys(first.task.acceptedAt)).toBe(0);
+      expect((await create({ idempotencyKey: 'nightly' })).created).toBe(false);
+      expect(await store.purgeIdempotencyKeys(first.task.acceptedAt + 1)).toBe(1);
+      const again = await create({ idempotencyKey: 'nightly' });
+      expect(again).toMatchObject({ created: true });
+      expect(again.task.id).not.toBe(first.task.id);
+      expect((await store.getTask('default', first.task.id))!.idempotencyKey).toBe('nightly');
+      expect(await store.findByIdempotencyKey('default', 'nightly')).toMatchObject({ task: { id: again.task.id } });
+    });
+
+    it('queues a webhook message in the same transaction as the terminal state, once', async () => {
+      const hooked = (await create({ webhookUrl: 'https://hooks.example.com/a', count: 1 })).task;
+      const plain = (await create({ count: 1 })).task;
+      const cancelled = (await create({ webhookUrl: 'https://hooks.example.com/b', count: 1 })).task;
+      for (let i = 0; i < 2; i++) {
+        const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+        await store.finishTask(fenceOf(claimed), 'SUCCEEDED', null, clock);
+        expect(await store.finishTask(fenceOf(claimed), 'FAILED', null, clock)).toBeNull();
+      }
+      await store.cancelTask('default', cancelled.id, { code: 'CANCELLED', message: '' }, clock);
+      await store.cancelTask('default', cancelled.id, { code: 'CANCELLED', message: '' }, clock);
+      const due = await store.claimDueWebhooks(clock, 10_000, 10);
+      expect(due.map((m) => [m.taskId, m.eventType, m.url, m.attempts])).toEqual([
+        [hooked.id, 'task.succeeded', 'https://hooks.example.com/a', 0],
+        [cancelled.id, 'task.cancelled', 'https://hooks.example.com/b', 0],
+      ]);
+      expect(due.every((m) => /^msg_/.test(m.id))).toBe(true);
+      expect(plain.webhookUrl).toBeNull();
+      // Locked for this sender until the lock runs out.
+      expect(await store.claimDueWebhooks(clock + 9_999, 10_000, 10)).toEqual([]);
+      expect((await store.claimDueWebhooks(clock + 10_000, 10_000, 10)).length).toBe(2);
+    });
+
+    it('records attempts and schedules the next one', async () => {
+      const task = (await create({ webhookUrl: 'https://hooks.example.com/a', count: 1 })).task;
+      await store.cancelTask('default', task.id, { code: 'CANCELLED', message: '' }, clock);
+      const [message] = await store.claimDueWebhooks(clock, 10_000, 10);
+      await store.recordWebhookAttempt(message!.id, { attempt: 1, at: clock, responseStatus: 503, error: 'HTTP 503', delivered: false }, { state: 'PENDING', nextAttemptAt: clock + 500 });
+      expect(await store.claimDueWebhooks(clock + 499, 10_000, 10)).toEqual([]);
+      const [retry] = await store.claimDueWebhooks(clock + 500, 10_000, 10);
+      expect(retry).toMatchObject({ id: message!.id, attempts: 1 });
+      await store.recordWebhookAttempt(message!.id, { attempt: 2, at: clock + 500, responseStatus: 200, error: null, delivered: true }, { state: 'DELIVERED', nextAttemptAt: clock + 500 });
+      expect(await store.claimDueWebhooks(clock + 100_000, 10_000, 10)).toEqual([]);
+      expect(await store.listWebhookAttempts(task.id)).toEqual([
+        { attempt: 1, at: clock, responseStatus: 503, error: 'HTTP 503', delivered: false },
+        { attempt: 2, at: clock + 500, responseStatus: 200, error: null, delivered: true },
+      ]);
+    });
+
+    it('keeps the first value of a setting', async () => {
+      expect(await store.getSetting('webhook_secret')).toBeNull();
+      expect(await store.initSetting('webhook_secret', 'first')).toBe('first');
+      expect(await store.initSetting('webhook_secret', 'second')).toBe('first');
+    });
+
     it('lists newest first, filtered by status, paged by position', async () => {
       const ids = [];
       for (let i = 0; i < 5; i++) ids.push((await create()).task.id);

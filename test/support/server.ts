@@ -16,9 +16,12 @@ export interface TestServer {
   stop(): Promise<void>;
 }
 
-/** The real server on an ephemeral loopback port with its own database file. */
-export async function startTestServer(overrides: Partial<Config> = {}, options: { log?: Logger } = {}): Promise<TestServer> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'longhaul-test-'));
+/**
+ * The real server on an ephemeral loopback port. `dataDir` restarts on an existing database (the
+ * caller then owns the directory); otherwise a fresh one is made and removed on stop.
+ */
+export async function startTestServer(overrides: Partial<Config> = {}, options: { log?: Logger; dataDir?: string } = {}): Promise<TestServer> {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'longhaul-test-'));
   const config: Config = {
     ...loadConfig({}),
     port: 0,
@@ -42,7 +45,7 @@ export async function startTestServer(overrides: Partial<Config> = {}, options: 
     gql: (query, variables) => graphqlRequest(url, query, variables),
     async stop() {
       await app.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!options.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -23,6 +23,17 @@ describe('loadConfig', () => {
     expect(config).toMatchObject({ port: 0, workerConcurrency: 0, databaseUrl: 'sqlite:/tmp/x.db', logLevel: 'debug', inferenceThreads: 1 });
   });
 
+  it('reads the webhook settings, and never echoes a bad secret', () => {
+    const secret = `whsec_${Buffer.alloc(32, 7).toString('base64')}`;
+    expect(loadConfig({ WEBHOOK_SECRET: secret, WEBHOOK_ALLOWED_HOSTS: ' Receiver.Local, 127.0.0.1,[::1] ' })).toMatchObject({
+      webhookSecret: secret,
+      webhookAllowedHosts: ['receiver.local', '127.0.0.1', '::1'],
+    });
+    expect(loadConfig({}).webhookSecret).toBeNull();
+    expect(() => loadConfig({ WEBHOOK_SECRET: 'hunter2-hunter2' })).toThrow(/WEBHOOK_SECRET is not valid: a webhook secret is "whsec_"/);
+    expect(() => loadConfig({ WEBHOOK_SECRET: 'hunter2-hunter2' })).not.toThrow(/hunter2/);
+  });
+
   it.each([
     ['PORT', '70000', /PORT="70000" is not valid: expected a whole number from 0 to 65535/],
     ['PORT', 'abc', /PORT="abc"/],
@@ -30,6 +41,8 @@ describe('loadConfig', () => {
     ['QUEUE_MAX', '1.5', /QUEUE_MAX/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL="mysql:\/\/x" is not valid: expected sqlite:<path> or postgres/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud" is not valid: expected one of/],
+    ['IDEMPOTENCY_TTL_HOURS', '1', /IDEMPOTENCY_TTL_HOURS="1" is not valid: expected a whole number from 24/],
+    ['WEBHOOK_MAX_ATTEMPTS', '0', /WEBHOOK_MAX_ATTEMPTS/],
   ])('refuses %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);

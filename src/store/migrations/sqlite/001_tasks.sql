@@ -13,8 +13,8 @@ CREATE TABLE tasks (
   attempt           INTEGER NOT NULL DEFAULT 0,
   max_attempts      INTEGER NOT NULL,
   timeout_seconds   INTEGER,
+  -- Shown on the task for good; the key's reservation lives in idempotency_keys until purged.
   idempotency_key   TEXT,
-  fingerprint       TEXT    NOT NULL,
   webhook_url       TEXT,
   error_code        TEXT,
   error_message     TEXT,
@@ -37,7 +37,19 @@ CREATE INDEX tasks_queue ON tasks (priority DESC, seq) WHERE status = 'QUEUED';
 CREATE INDEX tasks_running ON tasks (lease_expires_at) WHERE status = 'IN_PROGRESS';
 CREATE INDEX tasks_by_tenant ON tasks (tenant, seq DESC);
 CREATE INDEX tasks_by_tenant_status ON tasks (tenant, status, seq DESC);
-CREATE UNIQUE INDEX tasks_idempotency ON tasks (tenant, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+-- One task per (tenant, key) while the key is kept; the primary key decides concurrent submits.
+CREATE TABLE idempotency_keys (
+  tenant      TEXT    NOT NULL,
+  key         TEXT    NOT NULL,
+  task_seq    INTEGER NOT NULL REFERENCES tasks (seq) ON DELETE CASCADE,
+  -- Digest of the request that created the task: the same key with another request is a conflict.
+  fingerprint TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  PRIMARY KEY (tenant, key)
+) WITHOUT ROWID;
+
+CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at);
 
 CREATE TABLE task_items (
   task_seq          INTEGER NOT NULL REFERENCES tasks (seq) ON DELETE CASCADE,
