@@ -13,7 +13,7 @@ const topics = {
  * Redis (@graphql-yoga/redis-event-target) when several instances must see each other's events.
  */
 export class EventTargetTaskEvents implements TaskEvents {
-  private listeners = 0;
+  private readonly listeners = new Map<string, number>();
 
   constructor(private readonly target: EventTarget = new EventTarget()) {}
 
@@ -41,21 +41,30 @@ export class EventTargetTaskEvents implements TaskEvents {
     return this.listen(topics.webhookQueued, () => listener());
   }
 
-  listenerCount(): number {
-    return this.listeners;
+  listenerCount(taskId?: string): number {
+    if (taskId !== undefined) return this.listeners.get(topics.changed(taskId)) ?? 0;
+    let total = 0;
+    for (const count of this.listeners.values()) total += count;
+    return total;
   }
 
   async close(): Promise<void> {}
 
   private listen(topic: string, handler: (event: Event) => void): Unsubscribe {
     this.target.addEventListener(topic, handler);
-    this.listeners++;
+    this.count(topic, +1);
     let active = true;
     return () => {
       if (!active) return;
       active = false;
-      this.listeners--;
+      this.count(topic, -1);
       this.target.removeEventListener(topic, handler);
     };
+  }
+
+  private count(topic: string, delta: number): void {
+    const count = (this.listeners.get(topic) ?? 0) + delta;
+    if (count === 0) this.listeners.delete(topic);
+    else this.listeners.set(topic, count);
   }
 }

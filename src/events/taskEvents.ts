@@ -17,7 +17,7 @@ export interface TaskEvents {
   /** A webhook message was written to the outbox: wakes the dispatcher without waiting for its poll. */
   publishWebhookQueued(): void;
   onWebhookQueued(listener: () => void): Unsubscribe;
-  /** Number of live listeners; a churn test checks it returns to zero. */
-  listenerCount(): number;
+  /** Live listeners, in all or for one task's changes: a churn test checks they return to zero. */
+  listenerCount(taskId?: string): number;
   close(): Promise<void>;
 }
