@@ -42,13 +42,13 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     limits: config,
     checkWebhookUrl: (url) => assertWebhookUrlAllowed(url, webhookPolicy),
   });
-  const yoga = createGraphQLHandler(tasks, log);
+  const yoga = createGraphQLHandler(tasks, { maxBodyBytes: config.maxBodyBytes, log });
   const server = createHttpServer({
     yoga,
     rest: createRestHandler({ tasks, maxBodyBytes: config.maxBodyBytes, log }),
     health: async () => ({ status: 200, body: { status: 'ok' } }),
   });
-  const ws = attachGraphQLWebSocket(server, yoga);
+  const ws = attachGraphQLWebSocket(server, yoga, { maxPayload: config.maxBodyBytes, log });
   let inference: InferenceThreads | null = null;
   let pool: WorkerPool | null = null;
   let webhooks: WebhookDispatcher | null = null;

@@ -8,6 +8,14 @@ import { LonghaulError } from '../domain/errors.ts';
  */
 const isGraphQLError = (value: unknown): value is GraphQLError => Object.prototype.toString.call(value) === '[object GraphQLError]';
 
+/** yoga's own codes, in the contract's terms (DESIGN.md §1): clients see one vocabulary. */
+const CONTRACT_CODES: Record<string, string> = {
+  GRAPHQL_PARSE_FAILED: 'BAD_USER_INPUT',
+  GRAPHQL_VALIDATION_FAILED: 'BAD_USER_INPUT',
+  BAD_REQUEST: 'BAD_USER_INPUT',
+  REQUEST_ENTITY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+};
+
 /** GraphQL wraps a resolver's error once or twice (located, then by the executor); the cause is at the bottom. */
 function rootCause(error: unknown): unknown {
   let current = error;
@@ -15,32 +23,36 @@ function rootCause(error: unknown): unknown {
   return current;
 }
 
+function withCode(error: GraphQLError, code: string, extra: Record<string, unknown> = {}): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: error.nodes ?? null,
+    source: error.source ?? null,
+    positions: error.positions ?? null,
+    path: error.path ?? null,
+    extensions: { ...error.extensions, ...extra, code },
+  });
+}
+
 /**
- * What a client may see of an error: our coded errors as they are, GraphQL's own errors (syntax,
- * validation, variables) with their code (BAD_USER_INPUT when they have none), anything else as a generic INTERNAL_SERVER_ERROR. Stack
- * traces and SQL never leave the server.
+ * What a client may see of an error, always with a contract code:
+ * - our coded errors (LonghaulError) as they are;
+ * - GraphQL's errors about the request (syntax, validation, variables) as BAD_USER_INPUT;
+ * - anything else, including graphql-js's own errors while resolving (a value that does not fit
+ *   its type), as a generic INTERNAL_SERVER_ERROR, reported to `onInternal`. Stack traces, SQL
+ *   and stored values never leave the server.
  */
 export function maskError(error: unknown, onInternal: (error: unknown) => void): Error {
   const cause = rootCause(error);
   const located = isGraphQLError(error) ? error : null;
   if (cause instanceof LonghaulError) {
-    return new GraphQLError(cause.message, {
-      nodes: located?.nodes ?? null,
-      path: located?.path ?? null,
-      extensions: { ...cause.extensions, code: cause.code },
-    });
+    return located ? withCode(located, cause.code, cause.extensions) : new GraphQLError(cause.message, { extensions: { ...cause.extensions, code: cause.code } });
   }
   if (isGraphQLError(cause)) {
     const graphQLError = located ?? cause;
-    if (graphQLError.extensions?.code) return graphQLError;
-    // GraphQL's own errors without a code are about the request itself (e.g. variables that do not coerce).
-    return new GraphQLError(graphQLError.message, {
-      nodes: graphQLError.nodes ?? null,
-      source: graphQLError.source ?? null,
-      positions: graphQLError.positions ?? null,
-      path: graphQLError.path ?? null,
-      extensions: { ...graphQLError.extensions, code: 'BAD_USER_INPUT' },
-    });
+    const code = graphQLError.extensions?.code;
+    if (typeof code === 'string') return CONTRACT_CODES[code] ? withCode(graphQLError, CONTRACT_CODES[code]) : graphQLError;
+    // Without a code: about the request when it has no path; raised while resolving a field, it is ours.
+    if (!graphQLError.path) return withCode(graphQLError, 'BAD_USER_INPUT');
   }
   onInternal(error);
   return new GraphQLError('Internal server error: the failure was logged; retry later', {
@@ -48,4 +60,14 @@ export function maskError(error: unknown, onInternal: (error: unknown) => void):
     path: located?.path ?? null,
     extensions: { code: 'INTERNAL_SERVER_ERROR' },
   });
+}
+
+/**
+ * The same, for errors sent as a graphql-ws `error` message: without yoga's `http` extension,
+ * which only means something on an HTTP response.
+ */
+export function maskErrorForWebSocket(error: unknown, onInternal: (error: unknown) => void): GraphQLError {
+  const masked = maskError(error, onInternal) as GraphQLError;
+  const { http: _http, ...extensions } = masked.extensions ?? {};
+  return new GraphQLError(masked.message, { nodes: masked.nodes ?? null, path: masked.path ?? null, extensions });
 }

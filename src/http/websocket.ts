@@ -1,7 +1,9 @@
 import type { Server } from 'node:http';
-import type { ExecutionArgs } from 'graphql';
+import type { DocumentNode, ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import { maskErrorForWebSocket } from '../graphql/maskError.ts';
+import type { Logger } from '../logger.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
 
 interface EnvelopedRoot {
@@ -13,12 +15,15 @@ interface EnvelopedRoot {
  * graphql-ws on the same port and path as HTTP. Operations run through yoga's envelope, so
  * context, error masking and every plugin behave exactly as over HTTP and SSE.
  */
-export function attachGraphQLWebSocket(server: Server, yoga: Yoga) {
-  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH });
+export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: { maxPayload: number; log: Logger }) {
+  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: options.maxPayload });
+  const onInternal = (err: unknown) => options.log.error({ err }, 'internal error in a WebSocket operation');
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      // Anything thrown here would close the whole socket (4500) and every subscription on it;
+      // returned errors end just this operation.
       onSubscribe: async (ctx, _id, params) => {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
@@ -26,16 +31,21 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga) {
           socket: ctx.extra.socket,
           params,
         });
-        const args: ExecutionArgs = {
-          schema,
-          operationName: params.operationName ?? null,
-          document: parse(params.query),
-          variableValues: params.variables ?? null,
-          contextValue: await contextFactory(),
-          rootValue: { execute, subscribe } satisfies EnvelopedRoot,
-        };
-        const errors = validate(args.schema, args.document);
-        return errors.length > 0 ? errors : args;
+        try {
+          const document: DocumentNode = parse(params.query);
+          const errors = validate(schema, document);
+          if (errors.length > 0) return errors.map((error: unknown) => maskErrorForWebSocket(error, onInternal));
+          return {
+            schema,
+            operationName: params.operationName ?? null,
+            document,
+            variableValues: params.variables ?? null,
+            contextValue: await contextFactory(),
+            rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+          };
+        } catch (error) {
+          return [maskErrorForWebSocket(error, onInternal)];
+        }
       },
     },
     wsServer,

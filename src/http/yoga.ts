@@ -16,9 +16,12 @@ export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 export const GRAPHQL_PATH = '/graphql';
 
 /** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
-export function createGraphQLHandler(tasks: TaskOperations, log: Logger): Yoga {
+export function createGraphQLHandler(tasks: TaskOperations, options: { maxBodyBytes: number; log: Logger }): Yoga {
+  const { log } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
+    // Past it: 413 with PAYLOAD_TOO_LARGE, without reading the rest of the body.
+    maxRequestBodySize: options.maxBodyBytes,
     graphqlEndpoint: GRAPHQL_PATH,
     healthCheckEndpoint: false as unknown as string,
     landingPage: false,

@@ -1,0 +1,80 @@
+import { once } from 'node:events';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { CANCEL, items, SUBMIT, WATCH } from '../support/fixtures.ts';
+
+let server: TestServer;
+beforeAll(async () => {
+  // API-only: tasks stay queued, so a subscription stays open for as long as a test needs it.
+  server = await startTestServer({ maxBodyBytes: 4096, workerConcurrency: 0 });
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+const healthy = async () => {
+  expect((await fetch(`${server.origin}/health`)).status).toBe(200);
+  expect((await server.gql(SUBMIT, { input: { items: items(1) } })).data.submitBulkInference.status).toBe('QUEUED');
+};
+
+describe('MAX_BODY_BYTES', () => {
+  it('refuses a larger GraphQL request with 413 and PAYLOAD_TOO_LARGE, storing nothing', async () => {
+    const count = async () => (await server.gql(`{ tasks(first: 100) { edges { node { id } } } }`)).data.tasks.edges.length;
+    const before = await count();
+    const response = await fetch(server.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      body: JSON.stringify({ query: SUBMIT, variables: { input: { items: items(200) } } }),
+    });
+    expect(response.status).toBe(413);
+    const body = await response.json();
+    expect(body.errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
+    expect(await count()).toBe(before);
+    await healthy();
+  });
+
+  it('is the WebSocket maxPayload: a larger message closes that socket with 1009, and only that one', async () => {
+    const socket = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
+    await once(socket, 'open');
+    socket.send(JSON.stringify({ type: 'connection_init' }));
+    await once(socket, 'message');
+    socket.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: 'x'.repeat(5000) } }));
+    const [code] = await once(socket, 'close');
+    expect(code).toBe(1009);
+    await healthy();
+  });
+});
+
+describe('one bad operation on a WebSocket', () => {
+  it('fails alone, with a coded error, while the other subscriptions on the socket carry on', async () => {
+    const client = createClient({ url: server.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
+    try {
+      const task = (await server.gql(SUBMIT, { input: { items: items(1) } })).data.submitBulkInference;
+      const states: string[] = [];
+      let started!: () => void;
+      const live = new Promise<void>((resolve) => (started = resolve));
+      const good = new Promise<void>((resolve, reject) =>
+        client.subscribe(
+          { query: WATCH, variables: { id: task.id } },
+          { next: (r: any) => (states.push(r.data.taskUpdated.status), started()), error: reject, complete: resolve },
+        ),
+      );
+      await live;
+      const bad = (query: string) =>
+        new Promise<any>((resolve) => client.subscribe({ query }, { next: () => {}, error: resolve, complete: () => resolve(null) }));
+      const syntax = await bad('subscription {');
+      const invalid = await bad('subscription { nope }');
+      for (const errors of [syntax, invalid]) {
+        expect(errors[0].extensions).toEqual({ code: 'BAD_USER_INPUT' });
+      }
+      // The first subscription is still there: it sees the cancel, then completes.
+      await server.gql(CANCEL, { id: task.id });
+      await good;
+      expect(states).toEqual(['QUEUED', 'CANCELLED']);
+    } finally {
+      await client.dispose();
+    }
+  });
+});
