@@ -34,7 +34,7 @@ export interface App {
 export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const log = options.log ?? createLogger(config.logLevel);
   const store = openStore(config.databaseUrl);
-  const events: TaskEvents = new EventTargetTaskEvents();
+  const events: TaskEvents = new EventTargetTaskEvents(new EventTarget(), (err) => log.error({ err }, 'a task event listener failed'));
   const webhookPolicy = { allowedHosts: new Set(config.webhookAllowedHosts) };
   const tasks = new TaskOperations({
     store,
@@ -47,6 +47,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     yoga,
     rest: createRestHandler({ tasks, maxBodyBytes: config.maxBodyBytes, log }),
     health: async () => ({ status: 200, body: { status: 'ok' } }),
+    maxBodyBytes: config.maxBodyBytes,
   });
   const ws = attachGraphQLWebSocket(server, yoga, { maxPayload: config.maxBodyBytes, log });
   let inference: InferenceThreads | null = null;

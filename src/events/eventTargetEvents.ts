@@ -15,7 +15,14 @@ const topics = {
 export class EventTargetTaskEvents implements TaskEvents {
   private readonly listeners = new Map<string, number>();
 
-  constructor(private readonly target: EventTarget = new EventTarget()) {}
+  /**
+   * A listener that throws would otherwise surface as an uncaught exception and end the process;
+   * it is reported to `onListenerError` instead, and the other listeners still run.
+   */
+  constructor(
+    private readonly target: EventTarget = new EventTarget(),
+    private readonly onListenerError: (error: unknown) => void = (error) => console.error(error),
+  ) {}
 
   publishTaskChanged(task: TaskRecord): void {
     this.target.dispatchEvent(new CustomEvent(topics.changed(task.id), { detail: task }));
@@ -50,7 +57,14 @@ export class EventTargetTaskEvents implements TaskEvents {
 
   async close(): Promise<void> {}
 
-  private listen(topic: string, handler: (event: Event) => void): Unsubscribe {
+  private listen(topic: string, listener: (event: Event) => void): Unsubscribe {
+    const handler = (event: Event) => {
+      try {
+        listener(event);
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    };
     this.target.addEventListener(topic, handler);
     this.count(topic, +1);
     let active = true;

@@ -3,10 +3,21 @@ import { INFERENCE_MODELS } from '../domain/results.ts';
 import { taskLinks } from '../domain/taskJson.ts';
 import { progressPercentage, TASK_STATUSES, type TaskRecord } from '../domain/task.ts';
 import type { WebhookAttempt } from '../store/taskStore.ts';
-import { builder } from './builder.ts';
+import { builder, type GraphQLContext } from './builder.ts';
 import { toConnection } from './connection.ts';
 import { InferenceResultConnection } from './results.ts';
 import { TaskErrorRef } from './taskError.ts';
+
+/**
+ * queuePosition and suggestedNextPollTime both need the position: one store read per task record
+ * per response. Keyed by the record itself, so each subscription event (a new record) reads afresh.
+ */
+const queuePositions = new WeakMap<TaskRecord, Promise<number | null>>();
+function queuePositionOf(task: TaskRecord, ctx: GraphQLContext): Promise<number | null> {
+  let position = queuePositions.get(task);
+  if (!position) queuePositions.set(task, (position = ctx.tasks.queuePosition(task)));
+  return position;
+}
 
 export const TaskStatusEnum = builder.enumType('TaskStatus', { values: TASK_STATUSES });
 export const InferenceModelEnum = builder.enumType('InferenceModel', { values: INFERENCE_MODELS });
@@ -51,7 +62,7 @@ export const TaskRef = builder.node(builder.objectRef<TaskRecord>('Task'), {
       type: 'DateTime',
       nullable: true,
       description: 'When polling again is worthwhile; null once the task is terminal.',
-      resolve: async (task, _args, ctx) => suggestedNextPollTime(task, Date.now(), await ctx.tasks.queuePosition(task)),
+      resolve: async (task, _args, ctx) => suggestedNextPollTime(task, Date.now(), await queuePositionOf(task, ctx)),
     }),
     estimatedCompletionTime: t.field({
       type: 'DateTime',
@@ -62,7 +73,7 @@ export const TaskRef = builder.node(builder.objectRef<TaskRecord>('Task'), {
     queuePosition: t.int({
       nullable: true,
       description: '1 = next to run. Null unless QUEUED.',
-      resolve: (task, _args, ctx) => ctx.tasks.queuePosition(task),
+      resolve: (task, _args, ctx) => queuePositionOf(task, ctx),
     }),
     attempt: t.exposeInt('attempt', { description: 'Runs started so far: above 1 after a crash or a retry.' }),
     maxAttempts: t.exposeInt('maxAttempts'),

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { ConfigError } from '../config.ts';
 import { newMessageId } from '../domain/ids.ts';
 import { terminalEventType, type TaskError, type TaskRecord, type TaskStatus, type TerminalStatus } from '../domain/task.ts';
 import { loadMigrations } from './migrations.ts';
@@ -18,6 +19,25 @@ import type {
   WebhookState,
 } from './taskStore.ts';
 
+/**
+ * One process per embedded file: start-up takes over every running task in it, which is only right
+ * if no other process is running them. An exclusive SQLite lock on a side file enforces that; the
+ * OS releases it when the process ends, even by SIGKILL, so a crash never leaves a stale lock.
+ */
+function claimFile(path: string): Database.Database {
+  const lock = new Database(`${path}.lock`);
+  try {
+    lock.pragma('busy_timeout = 0');
+    lock.pragma('locking_mode = EXCLUSIVE');
+    lock.exec('BEGIN EXCLUSIVE');
+    return lock;
+  } catch (error) {
+    lock.close();
+    if ((error as { code?: string }).code !== 'SQLITE_BUSY') throw error;
+    throw new ConfigError(`DATABASE_URL: ${path} is in use by another Longhaul process; run one process per SQLite file (use PostgreSQL to run several)`);
+  }
+}
+
 const FENCED = `id = @taskId AND status = 'IN_PROGRESS' AND lease_owner = @owner AND attempt = @attempt`;
 
 /**
@@ -29,8 +49,12 @@ export class SqliteTaskStore implements TaskStore {
   readonly engine = 'sqlite';
   private readonly db: Database.Database;
 
+  /** Held open for the life of the store: the OS drops it when the process dies, however it dies. */
+  private readonly ownership: Database.Database | null;
+
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.ownership = path === ':memory:' ? null : claimFile(path);
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a submit is acknowledged only once it would survive a power cut, not just a crash.
@@ -53,6 +77,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+    if (this.ownership?.open) this.ownership.close();
   }
 
   async ping(): Promise<void> {
@@ -99,20 +124,23 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async listTasks(tenant: string, query: { status: TaskStatus | null; limit: number; after: number | null }) {
+    // One statement per filter combination: an `(@x IS NULL OR …)` condition keeps SQLite off the index.
     const rows = this.stmt(`
       SELECT * FROM tasks
-      WHERE tenant = @tenant AND (@status IS NULL OR status = @status) AND (@after IS NULL OR seq < @after)
+      WHERE tenant = @tenant${query.status === null ? '' : ' AND status = @status'}${query.after === null ? '' : ' AND seq < @after'}
       ORDER BY seq DESC LIMIT @limit`).all({ tenant, ...query }) as Array<TaskRow & { seq: number }>;
     return rows.map((row) => ({ task: taskFromRow(row), position: row.seq }));
   }
 
   async queuePosition(id: string): Promise<number> {
+    // Two range counts on the queue index (priority DESC, seq) rather than one scan of the queue.
     const ahead = this.stmt(`
-      SELECT COUNT(*) FROM tasks q, (SELECT priority, seq FROM tasks WHERE id = ?) me
-      WHERE q.status = 'QUEUED' AND (q.priority > me.priority OR (q.priority = me.priority AND q.seq < me.seq))`)
+      SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority > me.priority)
+           + (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority = me.priority AND seq < me.seq)
+      FROM tasks me WHERE id = ?`)
       .pluck()
-      .get(id) as number;
-    return ahead + 1;
+      .get(id) as number | undefined;
+    return (ahead ?? 0) + 1;
   }
 
   async findByIdempotencyKey(tenant: string, key: string) {
@@ -187,7 +215,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]> {
     return this.stmt(`
-      SELECT idx AS "index", text FROM task_items
+      SELECT idx AS "index", text FROM task_items INDEXED BY task_items_pending
       WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND status IS NULL AND idx > ?
       ORDER BY idx LIMIT ?`).all(fence.taskId, afterIndex, limit) as PendingItem[];
   }
@@ -255,7 +283,7 @@ export class SqliteTaskStore implements TaskStore {
 
   async listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]> {
     const rows = this.stmt(`
-      SELECT idx, item_id, status, output, error_code, error_message FROM task_items
+      SELECT idx, item_id, status, output, error_code, error_message FROM task_items INDEXED BY task_items_done
       WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND idx > ? AND status IS NOT NULL
       ORDER BY idx LIMIT ?`).all(taskId, query.after ?? -1, query.limit) as ResultRow[];
     return rows.map(resultFromRow);

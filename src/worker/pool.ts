@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import PQueue from 'p-queue';
+import type { TaskRecord } from '../domain/task.ts';
 import type { TaskEvents, Unsubscribe } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
 import type { TaskStore } from '../store/taskStore.ts';
@@ -36,7 +37,7 @@ export class WorkerPool {
   private readonly context: RunContext;
   private unsubscribe: Unsubscribe | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
-  private filling = false;
+  private filling: Promise<void> | null = null;
   private fillAgain = false;
 
   constructor(private readonly options: PoolOptions) {
@@ -64,6 +65,8 @@ export class WorkerPool {
     this.unsubscribe?.();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.stopping.abort(new RunStopped('shutdown'));
+    // A claim may be in flight: wait for it, so that what it took is handed back, not stranded.
+    await this.filling;
     this.queue.clear();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
@@ -74,29 +77,45 @@ export class WorkerPool {
   }
 
   /** One claim loop at a time; a wake-up during it makes it go round once more. */
-  private async fill(): Promise<void> {
+  private fill(): Promise<void> {
     if (this.filling) {
       this.fillAgain = true;
-      return;
+      return this.filling;
     }
-    this.filling = true;
+    this.filling = this.claimWhileFree().finally(() => {
+      this.filling = null;
+    });
+    return this.filling;
+  }
+
+  private async claimWhileFree(): Promise<void> {
     try {
       do {
         this.fillAgain = false;
         while (!this.stopping.signal.aborted && this.queue.pending + this.queue.size < this.options.concurrency) {
           const task = await this.options.store.claimNextTask(this.owner, Date.now(), this.options.leaseMs);
           if (!task) break;
+          if (this.stopping.signal.aborted) {
+            await this.handBack(task);
+            break;
+          }
           void this.queue.add(() => this.run(task));
         }
       } while (this.fillAgain && !this.stopping.signal.aborted);
     } catch (err) {
       this.context.log.error({ err }, 'claiming a task failed; the next poll retries');
-    } finally {
-      this.filling = false;
     }
   }
 
-  private async run(task: Parameters<typeof runTask>[0]): Promise<void> {
+  /** A task claimed as the pool began to stop goes straight back, on the same attempt. */
+  private async handBack(task: TaskRecord): Promise<void> {
+    const now = Date.now();
+    const fence = { taskId: task.id, owner: this.owner, attempt: task.attempt };
+    const released = await this.options.store.releaseTask(fence, { now, availableAt: now, sameAttempt: true });
+    if (released) this.options.events.publishTaskChanged(released);
+  }
+
+  private async run(task: TaskRecord): Promise<void> {
     try {
       await runTask(task, this.context, this.stopping.signal);
     } catch (err) {

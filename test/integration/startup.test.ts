@@ -21,6 +21,30 @@ it('starts with no configuration: creates ./data/longhaul.db, logs its URL, answ
   expect(await server.exited).toEqual({ code: 0, signal: null });
 });
 
+it('refuses a second process on the same SQLite file while the first runs', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'longhaul-owner-'));
+  const env = { DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, WORKER_CONCURRENCY: '0' };
+  const first = await startChildServer(env);
+  try {
+    const second = spawnMain(env);
+    let stderr = '';
+    second.stderr!.on('data', (chunk) => (stderr += chunk));
+    const [code] = await once(second, 'exit');
+    expect(code).toBe(1);
+    expect(stderr).toContain('is in use by another Longhaul process; run one process per SQLite file');
+    // The first one never noticed.
+    expect((await fetch(new URL('/health', first.url))).status).toBe(200);
+  } finally {
+    first.process.kill('SIGKILL');
+    await first.exited;
+  }
+  // A killed owner leaves no stale lock behind.
+  const third = await startChildServer(env);
+  third.process.kill('SIGTERM');
+  expect(await third.exited).toEqual({ code: 0, signal: null });
+  rmSync(dir, { recursive: true, force: true });
+});
+
 it.each([
   [{ WORKER_CONCURRENCY: 'lots' }, 'Longhaul cannot start: WORKER_CONCURRENCY="lots" is not valid'],
   [{ DATABASE_URL: 'postgres://user:secret@db/longhaul' }, 'Longhaul cannot start: DATABASE_URL: PostgreSQL is not supported yet'],

@@ -1,27 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newTaskId } from '../../src/domain/ids.ts';
-import type { InferenceModel, ItemOutcome } from '../../src/domain/results.ts';
 import { submissionFingerprint, validateSubmission } from '../../src/domain/submission.ts';
 import type { TaskRecord } from '../../src/domain/task.ts';
 import { EventTargetTaskEvents } from '../../src/events/eventTargetEvents.ts';
 import { createLogger } from '../../src/logger.ts';
 import type { TaskStore } from '../../src/store/taskStore.ts';
 import type { Inference } from '../../src/worker/inference.ts';
+import { ScriptedInference } from '../support/scriptedInference.ts';
 import { runTask, type RunContext } from '../../src/worker/runTask.ts';
 import { RunStopped } from '../../src/worker/runStopped.ts';
 import { storeFactories } from '../support/stores.ts';
-
-/** Inference that answers at once, and can be told to fail a call: the model is not under test here. */
-class ScriptedInference implements Inference {
-  readonly size = 2;
-  calls = 0;
-  constructor(private readonly failOnCall: number | null = null) {}
-  async run(_model: InferenceModel, texts: string[], signal?: AbortSignal): Promise<ItemOutcome[]> {
-    signal?.throwIfAborted();
-    if (++this.calls === this.failOnCall) throw new Error('inference thread exited with code 1');
-    return texts.map(() => ({ ok: true, output: { kind: 'sentiment', label: 'NEUTRAL', score: 0 } }));
-  }
-}
 
 /** The real in-process bus, also keeping what was published so a test can read the sequence. */
 class RecordingEvents extends EventTargetTaskEvents {

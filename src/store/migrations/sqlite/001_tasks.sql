@@ -65,4 +65,6 @@ CREATE TABLE task_items (
   PRIMARY KEY (task_seq, idx)
 ) WITHOUT ROWID;
 
+-- What a run still has to do, and what a results page shows: neither walks the other's rows.
 CREATE INDEX task_items_pending ON task_items (task_seq, idx) WHERE status IS NULL;
+CREATE INDEX task_items_done ON task_items (task_seq, idx) WHERE status IS NOT NULL;
