@@ -92,7 +92,7 @@ export function validateSubmission(input: SubmissionInput, limits: SubmissionLim
   }
 
   const idempotencyKey = input.idempotencyKey ?? null;
-  if (idempotencyKey !== null && (idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
+  if (idempotencyKey !== null && (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
     throw badUserInput(`"idempotencyKey" must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
   }
 
@@ -111,7 +111,7 @@ function validateWebhookUrl(value: string | null): string | null {
   if (value === null) return null;
   let url: URL | null = null;
   try {
-    url = value.length <= MAX_URL_LENGTH ? new URL(value) : null;
+    url = typeof value === 'string' && value.length <= MAX_URL_LENGTH ? new URL(value) : null;
   } catch {
     url = null;
   }

@@ -63,12 +63,15 @@ export function taskJson(task: TaskRecord, now: number, queuePosition: number | 
   };
 }
 
+/** Each output without its `kind` tag (distributed over the union, so the fields stay typed). */
+type OutputFields = InferenceOutput extends infer Output ? (Output extends InferenceOutput ? Omit<Output, 'kind'> : never) : never;
+
 export interface ResultJson {
   index: number;
   itemId: string | null;
   status: 'SUCCEEDED' | 'FAILED';
   /** SentimentOutput `{ label, score }` or EntitiesOutput `{ entities }`, as in GraphQL. */
-  output: Omit<InferenceOutput, 'kind'> | null;
+  output: OutputFields | null;
   error: ItemError | null;
 }
 

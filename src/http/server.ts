@@ -7,6 +7,7 @@ export interface HttpRoutes {
   /** The REST facade under /v1/ (see http/rest/). */
   rest: (req: IncomingMessage, res: ServerResponse) => void;
   health: () => Promise<{ status: number; body: unknown }>;
+  maxBodyBytes: number;
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown) {
@@ -17,7 +18,23 @@ function sendJson(res: ServerResponse, status: number, body: unknown) {
 
 /** One node:http server for everything: GraphQL (HTTP, SSE, GraphiQL), REST, and the ops endpoints. */
 export function createHttpServer(routes: HttpRoutes): Server {
-  return createServer((req: IncomingMessage, res: ServerResponse) => {
+  const server = createServer(handle);
+  // `Expect: 100-continue`: refuse an announced oversized body before the client uploads it.
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    const declared = Number(req.headers['content-length']);
+    if (declared > routes.maxBodyBytes) {
+      const message = `the request body (${declared} bytes) is larger than the limit of ${routes.maxBodyBytes} bytes`;
+      res.setHeader('connection', 'close');
+      const path = req.url ?? '/';
+      sendJson(res, 413, path.startsWith('/v1/') ? { error: { code: 'PAYLOAD_TOO_LARGE', message } } : { errors: [{ message, extensions: { code: 'PAYLOAD_TOO_LARGE' } }] });
+      return;
+    }
+    res.writeContinue();
+    handle(req, res);
+  });
+  return server;
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     if (path === GRAPHQL_PATH) {
       void routes.yoga(req, res);
@@ -39,5 +56,5 @@ export function createHttpServer(routes: HttpRoutes): Server {
       return;
     }
     sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `no route ${req.method} ${path}: the API is at ${GRAPHQL_PATH}` } });
-  });
+  }
 }

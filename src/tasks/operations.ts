@@ -1,4 +1,4 @@
-import { encodeCursor, pageRequest } from '../domain/cursor.ts';
+import { encodeCursor, pageRequest, type PagingNames } from '../domain/cursor.ts';
 import { LonghaulError, notFound } from '../domain/errors.ts';
 import { assertTaskId, isTaskId, newTaskId } from '../domain/ids.ts';
 import { submissionFingerprint, validateSubmission, type SubmissionInput, type SubmissionLimits } from '../domain/submission.ts';
@@ -91,8 +91,8 @@ export class TaskOperations {
   }
 
   /** Finished items in item order; while the task runs, the results so far. */
-  async results(task: TaskRecord, args: { first?: number | null; after?: string | null }): Promise<Page<StoredResult>> {
-    const page = pageRequest('item', args, RESULT_PAGE);
+  async results(task: TaskRecord, args: { first?: number | null; after?: string | null }, names?: PagingNames): Promise<Page<StoredResult>> {
+    const page = pageRequest('item', args, RESULT_PAGE, names);
     const rows = await this.options.store.listResults(task.id, { after: page.after, limit: page.first + 1 });
     return {
       edges: rows.slice(0, page.first).map((result) => ({ node: result, cursor: encodeCursor('item', result.index) })),

@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { request } from 'node:http';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -76,5 +77,33 @@ describe('one bad operation on a WebSocket', () => {
     } finally {
       await client.dispose();
     }
+  });
+});
+
+describe('Expect: 100-continue', () => {
+  /** Sends only the headers, as curl does for large uploads, and reads what comes back first. */
+  const announce = (path: string, length: number) =>
+    new Promise<{ status: number; body: any }>((resolve, reject) => {
+      const req = request(new URL(path, server.origin), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': length, expect: '100-continue' },
+      });
+      req.on('continue', () => reject(new Error('the server asked for the body')));
+      req.on('response', (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+      });
+      req.on('error', reject);
+      req.flushHeaders();
+    });
+
+  it('refuses an announced oversized body before it is uploaded, in each transport’s error shape', async () => {
+    const graphql = await announce('/graphql', 1_000_000);
+    expect(graphql).toMatchObject({ status: 413, body: { errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }] } });
+    const rest = await announce('/v1/inference/bulk', 1_000_000);
+    expect(rest).toMatchObject({ status: 413, body: { error: { code: 'PAYLOAD_TOO_LARGE', message: expect.stringContaining('1000000 bytes') } } });
+    await healthy();
   });
 });
