@@ -103,3 +103,38 @@ describe('internal errors', () => {
     }
   });
 });
+
+describe('idempotency key retention', () => {
+  it('frees keys older than IDEMPOTENCY_TTL_HOURS at start; a key inside it still answers', async () => {
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const Database = (await import('better-sqlite3')).default;
+    const dataDir = mkdtempSync(join(tmpdir(), 'longhaul-retention-'));
+    try {
+      const first = await startTestServer({ workerConcurrency: 0 }, { dataDir });
+      const old = (await first.gql(SUBMIT, { input: { items: items(1), idempotencyKey: 'old' } })).data.submitBulkInference;
+      const recent = (await first.gql(SUBMIT, { input: { items: items(1), idempotencyKey: 'recent' } })).data.submitBulkInference;
+      await first.stop();
+      // Age one key past the 24 h TTL, as the clock would.
+      const db = new Database(join(dataDir, 'longhaul.db'));
+      db.prepare(`UPDATE idempotency_keys SET created_at = created_at - ? WHERE key = 'old'`).run(25 * 3600 * 1000);
+      db.close();
+
+      const second = await startTestServer({ workerConcurrency: 0 }, { dataDir });
+      try {
+        await expect
+          .poll(async () => (await second.gql(SUBMIT, { input: { items: items(1), idempotencyKey: 'old' } })).data.submitBulkInference.id)
+          .not.toBe(old.id);
+        const again = (await second.gql(SUBMIT, { input: { items: items(1), idempotencyKey: 'recent' } })).data.submitBulkInference;
+        expect(again.id).toBe(recent.id);
+        // The old task is still there, and still shows its key.
+        expect((await second.gql(`query($id: ID!) { task(id: $id) { idempotencyKey } }`, { id: old.id })).data.task.idempotencyKey).toBe('old');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
