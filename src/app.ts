@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Config } from './config.ts';
 import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
 import type { TaskEvents } from './events/taskEvents.ts';
+import { createAuthenticator } from './auth/apiKeys.ts';
 import { attachGraphQLWebSocket } from './http/websocket.ts';
 import { createRestHandler } from './http/rest/router.ts';
 import { createHttpServer } from './http/server.ts';
@@ -17,6 +18,8 @@ import { WebhookDispatcher } from './webhooks/dispatcher.ts';
 import { loadWebhookKey } from './webhooks/secret.ts';
 import { assertWebhookUrlAllowed } from './webhooks/urlPolicy.ts';
 import { WorkerPool } from './worker/pool.ts';
+
+const isLoopback = (host: string) => host === 'localhost' || host === '::1' || host.startsWith('127.');
 
 export interface App {
   readonly config: Config;
@@ -42,14 +45,20 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     limits: config,
     checkWebhookUrl: (url) => assertWebhookUrlAllowed(url, webhookPolicy),
   });
-  const yoga = createGraphQLHandler(tasks, { maxBodyBytes: config.maxBodyBytes, log });
+  const auth = createAuthenticator(config.apiKeys);
+  const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log });
   const server = createHttpServer({
     yoga,
-    rest: createRestHandler({ tasks, maxBodyBytes: config.maxBodyBytes, log }),
+    rest: createRestHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, log }),
     health: async () => ({ status: 200, body: { status: 'ok' } }),
     maxBodyBytes: config.maxBodyBytes,
   });
-  const ws = attachGraphQLWebSocket(server, yoga, { maxPayload: config.maxBodyBytes, log });
+  const ws = attachGraphQLWebSocket(server, yoga, {
+    auth,
+    maxPayload: config.maxBodyBytes,
+    maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    log,
+  });
   let inference: InferenceThreads | null = null;
   let pool: WorkerPool | null = null;
   let webhooks: WebhookDispatcher | null = null;
@@ -95,6 +104,12 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
       const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
       url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
       log.info({ event: 'listening', url, store: store.engine, workers: config.workerConcurrency }, `Longhaul is listening on ${url}`);
+      if (auth.open && !isLoopback(config.host)) {
+        log.warn(
+          { event: 'open-mode', host: config.host },
+          'no API_KEYS: anyone who can reach this address can read and cancel every task; set API_KEYS before exposing it',
+        );
+      }
       return { url };
     },
 

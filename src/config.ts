@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import type { ApiKey } from './auth/apiKeys.ts';
 import { parseWebhookSecret } from './webhooks/signature.ts';
 
 export interface Config {
@@ -30,6 +31,16 @@ export interface Config {
   webhookRetryBaseMs: number;
   webhookRetryMaxMs: number;
   webhookTimeoutMs: number;
+  /** Tenants and their keys (API_KEYS); null: open single-tenant mode. */
+  apiKeys: ApiKey[] | null;
+  graphql: {
+    introspection: boolean;
+    maxDepth: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxDirectives: number;
+  };
+  maxSubscriptionsPerConnection: number;
 }
 
 export class ConfigError extends Error {
@@ -65,6 +76,34 @@ function webhookSecret(env: Env): string | null {
     throw new ConfigError(`WEBHOOK_SECRET is not valid: ${(error as Error).message}`);
   }
   return raw;
+}
+
+const TENANT = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const KEY = /^[\x21-\x2b\x2d-\x7e]{16,512}$/; // printable, no comma or space
+const MIN_KEY_LENGTH = 16;
+
+/** `tenant:key,tenant:key`. Errors name an entry by its position: the value holds secrets. */
+function apiKeys(env: Env): ApiKey[] | null {
+  const raw = env.API_KEYS?.trim();
+  if (!raw) return null;
+  const seen = new Set<string>();
+  return raw.split(',').map((entry, index) => {
+    const at = entry.indexOf(':');
+    const tenant = entry.slice(0, at).trim();
+    const key = entry.slice(at + 1).trim();
+    const where = `API_KEYS entry ${index + 1}`;
+    if (at < 0 || !TENANT.test(tenant)) {
+      throw new ConfigError(`${where} is not valid: expected tenant:key, the tenant 1 to 64 letters, digits, "_", "." or "-"`);
+    }
+    if (!KEY.test(key)) throw new ConfigError(`${where} (tenant ${tenant}) is not valid: a key is ${MIN_KEY_LENGTH} to 512 printable characters without spaces or commas`);
+    if (seen.has(key)) throw new ConfigError(`${where} (tenant ${tenant}) repeats a key given earlier: every key must be unique`);
+    seen.add(key);
+    return { tenant, key };
+  });
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  return oneOf(env, name, String(fallback), ['true', 'false']) === 'true';
 }
 
 /** `a.example.com, 127.0.0.1, [::1]` → bare lower-case host names. */
@@ -109,5 +148,14 @@ export function loadConfig(env: Env = process.env): Config {
     webhookRetryBaseMs: integer(env, 'WEBHOOK_RETRY_BASE_MS', 5_000, 10, 3_600_000),
     webhookRetryMaxMs: integer(env, 'WEBHOOK_RETRY_MAX_MS', 3_600_000, 10, 24 * 3_600_000),
     webhookTimeoutMs: integer(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 120_000),
+    apiKeys: apiKeys(env),
+    graphql: {
+      introspection: flag(env, 'GRAPHQL_INTROSPECTION', true),
+      maxDepth: integer(env, 'GRAPHQL_MAX_DEPTH', 12, 1, 100),
+      maxAliases: integer(env, 'GRAPHQL_MAX_ALIASES', 15, 0, 1000),
+      maxTokens: integer(env, 'GRAPHQL_MAX_TOKENS', 10_000, 100, 1_000_000),
+      maxDirectives: integer(env, 'GRAPHQL_MAX_DIRECTIVES', 20, 0, 1000),
+    },
+    maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
   };
 }

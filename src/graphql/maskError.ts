@@ -16,6 +16,17 @@ const CONTRACT_CODES: Record<string, string> = {
   REQUEST_ENTITY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
 };
 
+/**
+ * Gives a request error (syntax, validation) the contract's code in place. Yoga sets its own codes
+ * on these in its parse and validate hooks, outside error masking; this runs in the same hooks.
+ */
+export function useContractCodes(error: unknown): void {
+  if (!isGraphQLError(error)) return;
+  const extensions = error.extensions as Record<string, unknown>;
+  const code = typeof extensions.code === 'string' ? extensions.code : undefined;
+  extensions.code = code === undefined ? 'BAD_USER_INPUT' : (CONTRACT_CODES[code] ?? code);
+}
+
 /** GraphQL wraps a resolver's error once or twice (located, then by the executor); the cause is at the bottom. */
 function rootCause(error: unknown): unknown {
   let current = error;

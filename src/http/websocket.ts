@@ -1,7 +1,8 @@
 import type { Server } from 'node:http';
-import type { DocumentNode, ExecutionArgs } from 'graphql';
+import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
+import type { Authenticator } from '../auth/apiKeys.ts';
 import { maskErrorForWebSocket } from '../graphql/maskError.ts';
 import type { Logger } from '../logger.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
@@ -15,16 +16,30 @@ interface EnvelopedRoot {
  * graphql-ws on the same port and path as HTTP. Operations run through yoga's envelope, so
  * context, error masking and every plugin behave exactly as over HTTP and SSE.
  */
-export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: { maxPayload: number; log: Logger }) {
+export interface WebSocketOptions {
+  auth: Authenticator;
+  maxPayload: number;
+  maxSubscriptionsPerConnection: number;
+  log: Logger;
+}
+
+export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebSocketOptions) {
   const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: options.maxPayload });
   const onInternal = (err: unknown) => options.log.error({ err }, 'internal error in a WebSocket operation');
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      // A missing or unknown key refuses the connection itself: graphql-ws closes it with 4403.
+      onConnect: (ctx) => options.auth.tenantFor(ctx.connectionParams?.authorization) !== null,
       // Anything thrown here would close the whole socket (4500) and every subscription on it;
       // returned errors end just this operation.
       onSubscribe: async (ctx, _id, params) => {
+        // graphql-ws has already reserved this operation's slot in ctx.subscriptions.
+        if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerConnection) {
+          const message = `this connection already has ${options.maxSubscriptionsPerConnection} operations: complete some, or open another connection`;
+          return [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })];
+        }
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,

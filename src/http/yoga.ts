@@ -1,10 +1,18 @@
-import { createYoga, type YogaServerInstance } from 'graphql-yoga';
+import { blockFieldSuggestionsPlugin } from '@escape.tech/graphql-armor-block-field-suggestions';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxDirectivesPlugin } from '@escape.tech/graphql-armor-max-directives';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from 'graphql';
+import { createYoga, type Plugin, type YogaServerInstance } from 'graphql-yoga';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Logger } from '../logger.ts';
-import { maskError } from '../graphql/maskError.ts';
-import { schema } from '../graphql/schema.ts';
+import type { Authenticator } from '../auth/apiKeys.ts';
+import type { Config } from '../config.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
-import { DEFAULT_TENANT, type TaskOperations } from '../tasks/operations.ts';
+import { maskError, useContractCodes } from '../graphql/maskError.ts';
+import { schema } from '../graphql/schema.ts';
+import type { Logger } from '../logger.ts';
+import type { TaskOperations } from '../tasks/operations.ts';
 
 export interface ServerContext {
   req: IncomingMessage;
@@ -15,9 +23,52 @@ export type Yoga = YogaServerInstance<ServerContext, GraphQLContext>;
 
 export const GRAPHQL_PATH = '/graphql';
 
+export interface GraphQLHandlerOptions {
+  tasks: TaskOperations;
+  auth: Authenticator;
+  maxBodyBytes: number;
+  limits: Config['graphql'];
+  log: Logger;
+}
+
+/** HTTP 401 with a Bearer challenge; the WebSocket refuses the connection before we get here. */
+function unauthenticated(): GraphQLError {
+  return new GraphQLError('missing or unknown API key: send "Authorization: Bearer <key>"', {
+    extensions: { code: 'UNAUTHENTICATED', http: { status: 401, headers: { 'www-authenticate': 'Bearer' } } },
+  });
+}
+
+/**
+ * Operation limits (GraphQL Armor): each refuses an expensive document before it runs, as
+ * BAD_USER_INPUT with the limit in the message. Tokens are counted while parsing, so a huge
+ * query costs little to refuse. Field suggestions ("Did you mean …?") would reveal the schema,
+ * so they go when introspection does.
+ */
+function operationLimits(limits: Config['graphql']): Plugin[] {
+  const plugins: Plugin[] = [
+    maxTokensPlugin({ n: limits.maxTokens }),
+    maxDepthPlugin({ n: limits.maxDepth, ignoreIntrospection: true }),
+    maxAliasesPlugin({ n: limits.maxAliases }),
+    maxDirectivesPlugin({ n: limits.maxDirectives }),
+  ] as Plugin[];
+  if (!limits.introspection) {
+    plugins.push({ onValidate: ({ addValidationRule }) => addValidationRule(NoSchemaIntrospectionCustomRule) });
+    plugins.push(blockFieldSuggestionsPlugin() as Plugin);
+  }
+  return plugins;
+}
+
+/** Request errors (syntax, validation, the limits above) carry the contract's code, BAD_USER_INPUT. */
+const contractCodes: Plugin = {
+  onParse: () => ({ result }) => useContractCodes(result),
+  onValidate: () => ({ valid, result }) => {
+    if (!valid) result.forEach(useContractCodes);
+  },
+};
+
 /** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
-export function createGraphQLHandler(tasks: TaskOperations, options: { maxBodyBytes: number; log: Logger }): Yoga {
-  const { log } = options;
+export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
+  const { log, auth, tasks } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     // Past it: 413 with PAYLOAD_TOO_LARGE, without reading the rest of the body.
@@ -26,7 +77,15 @@ export function createGraphQLHandler(tasks: TaskOperations, options: { maxBodyBy
     healthCheckEndpoint: false as unknown as string,
     landingPage: false,
     graphiql: { title: 'Longhaul', subscriptionsProtocol: 'WS' },
-    context: () => ({ tasks, tenant: DEFAULT_TENANT }),
+    plugins: [...operationLimits(options.limits), contractCodes],
+    // Over the WebSocket the key came in connectionParams (checked again here); over HTTP and SSE in the header.
+    context: (initial) => {
+      const webSocket = initial as Partial<{ extra: unknown; connectionParams: Record<string, unknown> }>;
+      const authorization = webSocket.extra ? webSocket.connectionParams?.authorization : initial.request.headers.get('authorization');
+      const tenant = auth.tenantFor(authorization);
+      if (tenant === null) throw unauthenticated();
+      return { tasks, tenant };
+    },
     maskedErrors: { maskError: (error) => maskError(error, (err) => log.error({ err }, 'internal error in a GraphQL operation')) },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),

@@ -19,6 +19,17 @@ it('starts with no configuration: creates ./data/longhaul.db, logs its URL, answ
     server.process.kill('SIGTERM');
   }
   expect(await server.exited).toEqual({ code: 0, signal: null });
+  // Listening on loopback without API_KEYS is the normal local setup: no warning.
+  expect(server.logs.some((line) => line.event === 'open-mode')).toBe(false);
+});
+
+it('warns when it listens beyond loopback without API_KEYS', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'longhaul-open-'));
+  const server = await startChildServer({ HOST: '0.0.0.0', DATABASE_URL: `sqlite:${join(dir, 'db.sqlite')}`, WORKER_CONCURRENCY: '0' });
+  server.process.kill('SIGTERM');
+  await server.exited;
+  rmSync(dir, { recursive: true, force: true });
+  expect(server.logs.find((line) => line.event === 'open-mode')).toMatchObject({ level: 40, host: '0.0.0.0' });
 });
 
 it('refuses a second process on the same SQLite file while the first runs', { timeout: 60_000 }, async () => {

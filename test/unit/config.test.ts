@@ -34,6 +34,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ WEBHOOK_SECRET: 'hunter2-hunter2' })).not.toThrow(/hunter2/);
   });
 
+  it('reads API_KEYS, and never echoes a key in an error', () => {
+    expect(loadConfig({ API_KEYS: ' acme:acme-key-0123456789 , globex:globex-key:with:colons ' }).apiKeys).toEqual([
+      { tenant: 'acme', key: 'acme-key-0123456789' },
+      { tenant: 'globex', key: 'globex-key:with:colons' },
+    ]);
+    expect(loadConfig({}).apiKeys).toBeNull();
+    for (const [value, message] of [
+      ['acme-key-0123456789', /API_KEYS entry 1 is not valid: expected tenant:key/],
+      ['acme:short', /API_KEYS entry 1 \(tenant acme\) is not valid: a key is 16 to 512/],
+      ['a:same-key-0123456789,b:same-key-0123456789', /API_KEYS entry 2 \(tenant b\) repeats a key/],
+      ['bad tenant:some-key-0123456789', /API_KEYS entry 1 is not valid/],
+    ] as const) {
+      expect(() => loadConfig({ API_KEYS: value })).toThrow(message);
+      expect(() => loadConfig({ API_KEYS: value })).not.toThrow(/0123456789|short/);
+    }
+  });
+
   it.each([
     ['PORT', '70000', /PORT="70000" is not valid: expected a whole number from 0 to 65535/],
     ['PORT', 'abc', /PORT="abc"/],

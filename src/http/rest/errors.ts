@@ -53,3 +53,9 @@ export function methodNotAllowed(method: string, path: string, allowed: readonly
   const response = errorResponse(new LonghaulError('NOT_FOUND', `${method} is not allowed on ${path}: use ${allowed.join(' or ')}`));
   return { ...response, status: 405, headers: { ...response.headers, allow: allowed.join(', ') } };
 }
+
+/** 401 with a Bearer challenge, the same words as over GraphQL. */
+export function unauthenticated(): RestResponse {
+  const response = errorResponse(new LonghaulError('UNAUTHENTICATED', 'missing or unknown API key: send "Authorization: Bearer <key>"'));
+  return { ...response, headers: { ...response.headers, 'www-authenticate': 'Bearer' } };
+}

@@ -5,6 +5,8 @@ export interface RestRequest {
   req: IncomingMessage;
   query: URLSearchParams;
   params: Readonly<Record<string, string>>;
+  /** Whose tasks this request may see (from its API key). */
+  tenant: string;
 }
 
 /** What a REST handler answers; the router writes it as JSON. */

@@ -3,7 +3,7 @@ import { badUserInput, notFound } from '../../domain/errors.ts';
 import { retryAfterSeconds } from '../../domain/pollHints.ts';
 import { isTerminal, type TaskRecord } from '../../domain/task.ts';
 import { resultJson, taskJson, taskLinks, type ResultJson } from '../../domain/taskJson.ts';
-import { DEFAULT_TENANT, type TaskOperations } from '../../tasks/operations.ts';
+import type { TaskOperations } from '../../tasks/operations.ts';
 import { readJsonBody } from './body.ts';
 import type { RestHandler, RestResponse } from './handler.ts';
 import { submissionFromBody } from './submissionBody.ts';
@@ -49,10 +49,8 @@ function pageQuery(query: URLSearchParams): { first: number | null; after: strin
  * and its answer back to HTTP; validation, idempotency and the queue limit are the operations' own.
  */
 export function createJobHandlers(tasks: TaskOperations, maxBodyBytes: number): JobHandlers {
-  const tenant = DEFAULT_TENANT;
-
-  /** Unknown, malformed and foreign ids look the same: 404. */
-  async function findTask(id: string | undefined): Promise<TaskRecord> {
+  /** Unknown, malformed and other tenants' ids look the same: 404. */
+  async function findTask(tenant: string, id: string | undefined): Promise<TaskRecord> {
     const task = id === undefined ? null : await tasks.get(tenant, id);
     if (!task) throw notFound(`no task "${(id ?? '').slice(0, 64)}": use the id (or the Location) returned by POST /v1/inference/bulk`);
     return task;
@@ -69,18 +67,18 @@ export function createJobHandlers(tasks: TaskOperations, maxBodyBytes: number): 
 
   return {
     // A replay (same key, same input) answers the original task the same way: 202 and its Location.
-    async submit({ req }) {
+    async submit({ req, tenant }) {
       const body = await readJsonBody(req, maxBodyBytes);
       const task = await tasks.submit(tenant, submissionFromBody(body, idempotencyKeyHeader(req)));
       return taskResponse(202, task, { location: taskLinks(task.id).self });
     },
 
-    async get({ params }) {
-      return taskResponse(200, await findTask(params.id));
+    async get({ params, tenant }) {
+      return taskResponse(200, await findTask(tenant, params.id));
     },
 
-    async results({ params, query }) {
-      const task = await findTask(params.id);
+    async results({ params, query, tenant }) {
+      const task = await findTask(tenant, params.id);
       const request = pageQuery(query);
       const page = await tasks.results(task, request, { first: 'limit', after: 'cursor' });
       // While the task runs, more results will come after this page: the cursor to resume from.
@@ -92,8 +90,8 @@ export function createJobHandlers(tasks: TaskOperations, maxBodyBytes: number): 
       return { status: 200, body };
     },
 
-    async cancel({ params }) {
-      const task = await findTask(params.id);
+    async cancel({ params, tenant }) {
+      const task = await findTask(tenant, params.id);
       return taskResponse(200, await tasks.cancel(tenant, task.id));
     },
   };

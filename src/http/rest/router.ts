@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { LonghaulError } from '../../domain/errors.ts';
+import type { Authenticator } from '../../auth/apiKeys.ts';
 import type { Logger } from '../../logger.ts';
 import type { TaskOperations } from '../../tasks/operations.ts';
 import { RequestAborted } from './body.ts';
-import { errorResponse, internalErrorResponse, methodNotAllowed, routeNotFound } from './errors.ts';
+import { errorResponse, internalErrorResponse, methodNotAllowed, routeNotFound, unauthenticated } from './errors.ts';
 import type { RestHandler, RestResponse } from './handler.ts';
 import { createJobHandlers, type JobHandlers } from './jobs.ts';
 import { openApiDocument } from './openapi.ts';
@@ -11,6 +12,7 @@ import { sendJson } from './responses.ts';
 
 export interface RestOptions {
   tasks: TaskOperations;
+  auth: Authenticator;
   maxBodyBytes: number;
   log: Logger;
 }
@@ -70,8 +72,11 @@ export function createRestHandler(options: RestOptions) {
       const methods: Readonly<Record<string, HandlerName>> = match.route.methods;
       const name = Object.hasOwn(methods, method) ? methods[method] : undefined;
       if (name === undefined) return methodNotAllowed(method, match.route.path, Object.keys(methods));
+      // The API description is public; every job resource needs a key.
+      const tenant = name === 'openapi' ? '' : options.auth.tenantFor(req.headers.authorization);
+      if (tenant === null) return unauthenticated();
       const query = new URLSearchParams(queryStart === -1 ? '' : url.slice(queryStart + 1));
-      return await handlers[name]({ req, query, params: match.params });
+      return await handlers[name]({ req, query, params: match.params, tenant });
     } catch (error) {
       if (error instanceof LonghaulError) return errorResponse(error);
       if (error instanceof RequestAborted) {
