@@ -92,8 +92,11 @@ export function validateSubmission(input: SubmissionInput, limits: SubmissionLim
   }
 
   const idempotencyKey = input.idempotencyKey ?? null;
-  if (idempotencyKey !== null && (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH)) {
-    throw badUserInput(`"idempotencyKey" must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters`);
+  if (
+    idempotencyKey !== null &&
+    (typeof idempotencyKey !== 'string' || idempotencyKey.length === 0 || idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH || !isWellFormedText(idempotencyKey))
+  ) {
+    throw badUserInput(`"idempotencyKey" must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} characters of valid Unicode`);
   }
 
   return {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { TaskRecord } from '../domain/task.ts';
 import type { TaskEvents, Unsubscribe } from './taskEvents.ts';
 
@@ -22,7 +23,10 @@ export class EventTargetTaskEvents implements TaskEvents {
   constructor(
     private readonly target: EventTarget = new EventTarget(),
     private readonly onListenerError: (error: unknown) => void = (error) => console.error(error),
-  ) {}
+  ) {
+    // Many subscribers on one task is normal here, not a leak: no warning past ten listeners.
+    setMaxListeners(0, target);
+  }
 
   publishTaskChanged(task: TaskRecord): void {
     this.target.dispatchEvent(new CustomEvent(topics.changed(task.id), { detail: task }));
