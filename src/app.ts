@@ -10,6 +10,8 @@ import { createHttpServer } from './http/server.ts';
 import { createGraphQLHandler } from './http/yoga.ts';
 import { InferenceThreads } from './inference/threadPool.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { Metrics } from './observability/metrics.ts';
+import { createReadinessProbe } from './observability/readiness.ts';
 import { openStore } from './store/openStore.ts';
 import type { TaskStore } from './store/taskStore.ts';
 import { TaskOperations } from './tasks/operations.ts';
@@ -26,6 +28,8 @@ export interface App {
   readonly store: TaskStore;
   readonly events: TaskEvents;
   readonly tasks: TaskOperations;
+  /** This app's Prometheus registry and recorders (served at /metrics). */
+  readonly metrics: Metrics;
   /** Where clients reach the API, once started (e.g. http://127.0.0.1:4000/graphql). */
   readonly url: string;
   start(): Promise<{ url: string }>;
@@ -46,12 +50,18 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     checkWebhookUrl: (url) => assertWebhookUrlAllowed(url, webhookPolicy),
   });
   const auth = createAuthenticator(config.apiKeys);
-  const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log });
+  const metrics = new Metrics({ store, log });
+  const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics });
+  // What this instance needs to serve; a Redis check joins the list once Redis is configured.
+  const ready = createReadinessProbe([{ name: 'store', check: () => store.ping() }], { log, timeoutMs: 2_000 });
   const server = createHttpServer({
     yoga,
     rest: createRestHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, log }),
     health: async () => ({ status: 200, body: { status: 'ok' } }),
+    ready,
+    metrics: () => metrics.render(),
     maxBodyBytes: config.maxBodyBytes,
+    log,
   });
   const ws = attachGraphQLWebSocket(server, yoga, {
     auth,
@@ -70,6 +80,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     store,
     events,
     tasks,
+    metrics,
     get url() {
       return url;
     },
@@ -91,11 +102,12 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
         schedule: { baseMs: config.webhookRetryBaseMs, maxMs: config.webhookRetryMaxMs, maxAttempts: config.webhookMaxAttempts },
         timeoutMs: config.webhookTimeoutMs,
         pollIntervalMs: config.pollIntervalMs,
+        metrics,
       });
       webhooks.start();
       if (config.workerConcurrency > 0) {
         inference = await InferenceThreads.start({ size: config.inferenceThreads, maxTokens: config.maxItemTokens });
-        pool = new WorkerPool({ ...config, store, events, inference, concurrency: config.workerConcurrency, leaseMs: config.leaseSeconds * 1000, log });
+        pool = new WorkerPool({ ...config, store, events, inference, concurrency: config.workerConcurrency, leaseMs: config.leaseSeconds * 1000, log, metrics });
         pool.start();
       }
       server.listen(config.port, config.host);

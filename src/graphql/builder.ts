@@ -1,11 +1,15 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
+import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
 
 export interface GraphQLContext {
   tasks: TaskOperations;
   /** Whose tasks this request may see. */
   tenant: string;
+  /** How the operation came in: a WebSocket (graphql-ws), SSE (`accept: text/event-stream`), or plain HTTP. */
+  transport: GraphQLTransport;
+  metrics: Metrics;
 }
 
 /**

@@ -1,10 +1,11 @@
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/apiKeys.ts';
 import { maskErrorForWebSocket } from '../graphql/maskError.ts';
 import type { Logger } from '../logger.ts';
+import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
 
 interface EnvelopedRoot {
@@ -25,6 +26,7 @@ export interface WebSocketOptions {
 
 export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebSocketOptions) {
   const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: options.maxPayload });
+  trackConnections(wsServer, options.log);
   const onInternal = (err: unknown) => options.log.error({ err }, 'internal error in a WebSocket operation');
   const disposable = useServer(
     {
@@ -73,4 +75,32 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
       await disposable.dispose();
     },
   };
+}
+
+/**
+ * One request id per connection, as for an HTTP request: the client's `x-request-id` on the
+ * upgrade when well-formed, else a new one; echoed on the 101 response, logged (at debug) when the
+ * socket opens and closes, and carried by every log line written while handling its messages.
+ */
+function trackConnections(wsServer: WebSocketServer, log: Logger): void {
+  const ids = new WeakMap<IncomingMessage, string>();
+  wsServer.on('headers', (headers, request) => {
+    const requestId = requestIdFrom(request.headers[REQUEST_ID_HEADER]);
+    ids.set(request, requestId);
+    headers.push(`${REQUEST_ID_HEADER}: ${requestId}`);
+  });
+  wsServer.on('connection', (socket, request) => {
+    const requestId = ids.get(request) ?? requestIdFrom(request.headers[REQUEST_ID_HEADER]);
+    const opened = Date.now();
+    // A socket's events come from the network, outside any request: run each listener (graphql-ws's
+    // message handling, and all it starts) in the connection's context.
+    const emit = socket.emit;
+    socket.emit = function emitInConnection(this: typeof socket, ...args: Parameters<typeof emit>) {
+      return runInRequest({ requestId }, () => emit.apply(this, args));
+    } as typeof emit;
+    log.debug({ event: 'ws:open', requestId, path: (request.url ?? '/').split('?')[0] }, 'WebSocket connection opened');
+    socket.once('close', (code: number) => {
+      log.debug({ event: 'ws:close', requestId, code, durationMs: Date.now() - opened }, 'WebSocket connection closed');
+    });
+  });
 }

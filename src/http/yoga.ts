@@ -12,6 +12,7 @@ import type { GraphQLContext } from '../graphql/builder.ts';
 import { maskError, useContractCodes } from '../graphql/maskError.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Logger } from '../logger.ts';
+import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
 
 export interface ServerContext {
@@ -29,6 +30,7 @@ export interface GraphQLHandlerOptions {
   maxBodyBytes: number;
   limits: Config['graphql'];
   log: Logger;
+  metrics: Metrics;
 }
 
 /** HTTP 401 with a Bearer challenge; the WebSocket refuses the connection before we get here. */
@@ -68,7 +70,7 @@ const contractCodes: Plugin = {
 
 /** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
 export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
-  const { log, auth, tasks } = options;
+  const { log, auth, tasks, metrics } = options;
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     // Past it: 413 with PAYLOAD_TOO_LARGE, without reading the rest of the body.
@@ -84,7 +86,12 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
       const authorization = webSocket.extra ? webSocket.connectionParams?.authorization : initial.request.headers.get('authorization');
       const tenant = auth.tenantFor(authorization);
       if (tenant === null) throw unauthenticated();
-      return { tasks, tenant };
+      const transport: GraphQLTransport = webSocket.extra
+        ? 'websocket'
+        : (initial.request.headers.get('accept') ?? '').includes('text/event-stream')
+          ? 'sse'
+          : 'http';
+      return { tasks, tenant, transport, metrics };
     },
     maskedErrors: { maskError: (error) => maskError(error, (err) => log.error({ err }, 'internal error in a GraphQL operation')) },
     logging: {

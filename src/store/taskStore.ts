@@ -90,6 +90,8 @@ export interface TaskStore {
   /** The tenant's task for an idempotency key, with the fingerprint of the request that created it. */
   findByIdempotencyKey(tenant: string, key: string): Promise<{ task: TaskRecord; fingerprint: string } | null>;
   countQueued(): Promise<number>;
+  /** Tasks of every tenant by status, each status present (0 when none): the /metrics gauges. */
+  countTasksByStatus(): Promise<Record<TaskStatus, number>>;
   /**
    * Ends a task that is not yet terminal as CANCELLED; returns the task as it now is, or null if
    * unknown. Like finishTask, it queues the task's webhook in the same transaction.

@@ -2,6 +2,8 @@ import PQueue from 'p-queue';
 import { taskJson } from '../domain/taskJson.ts';
 import type { TaskEvents, Unsubscribe } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { outsideRequest } from '../observability/requestContext.ts';
 import type { DueWebhook, TaskStore } from '../store/taskStore.ts';
 import { nextStep, type RetrySchedule } from './retrySchedule.ts';
 import { sendWebhook } from './send.ts';
@@ -20,6 +22,8 @@ export interface DispatcherOptions {
   pollIntervalMs: number;
   /** Deliveries in flight at once. */
   concurrency?: number;
+  /** Counts attempts by outcome; optional so that unit tests can leave it out. */
+  metrics?: Metrics;
 }
 
 /** A sender that died mid-attempt holds a message this long past its timeout; then another retries it. */
@@ -63,7 +67,12 @@ export class WebhookDispatcher {
     await this.queue.onIdle();
   }
 
-  private async fill(): Promise<void> {
+  /** A cancel's wake-up starts this loop: the deliveries it makes are not part of that request (nor are their logs). */
+  private fill(): Promise<void> {
+    return outsideRequest(() => this.claimDue());
+  }
+
+  private async claimDue(): Promise<void> {
     if (this.filling) {
       this.fillAgain = true;
       return;
@@ -107,6 +116,7 @@ export class WebhookDispatcher {
       log.error({ err, messageId: message.id }, 'could not record a webhook attempt');
       return;
     }
+    this.options.metrics?.webhookAttempted(next.state);
     log.info(
       { event: `webhook:${next.state.toLowerCase()}`, taskId: message.taskId, messageId: message.id, attempt, status, error },
       next.state === 'PENDING' ? 'webhook attempt failed; will retry' : `webhook ${next.state.toLowerCase()}`,

@@ -4,6 +4,8 @@ import PQueue from 'p-queue';
 import type { TaskRecord } from '../domain/task.ts';
 import type { TaskEvents, Unsubscribe } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { outsideRequest } from '../observability/requestContext.ts';
 import type { TaskStore } from '../store/taskStore.ts';
 import type { Inference } from './inference.ts';
 import { runTask, type RunContext } from './runTask.ts';
@@ -18,6 +20,8 @@ export interface PoolOptions {
   pollIntervalMs: number;
   checkpointIntervalMs: number;
   log: Logger;
+  /** Passed on to every run; optional so that unit tests can leave it out. */
+  metrics?: Metrics;
 }
 
 /** Identifies this process as a lease owner; unique across restarts of the same host and pid. */
@@ -82,7 +86,8 @@ export class WorkerPool {
       this.fillAgain = true;
       return this.filling;
     }
-    this.filling = this.claimWhileFree().finally(() => {
+    // A submit's wake-up starts this loop: what it claims and runs is not part of that request (nor are its logs).
+    this.filling = outsideRequest(() => this.claimWhileFree()).finally(() => {
       this.filling = null;
     });
     return this.filling;

@@ -1,6 +1,8 @@
+import { performance } from 'node:perf_hooks';
 import { isTerminal, type TaskError, type TaskRecord } from '../domain/task.ts';
 import type { TaskEvents } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { Fence, ItemResult, TaskStore } from '../store/taskStore.ts';
 import type { Inference } from './inference.ts';
 import { RunStopped, stopReasonOf } from './runStopped.ts';
@@ -15,6 +17,8 @@ export interface RunContext {
   /** Delay before a task that hit an unexpected error is retried. */
   retryDelayMs: number;
   log: Logger;
+  /** Task and item durations, items processed; optional so that unit tests can leave it out. */
+  metrics?: Metrics;
 }
 
 /** Items read from the store at a time, and sent to a thread at a time. */
@@ -63,12 +67,17 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
 
   const buffer: ItemResult[] = [];
   let lastCheckpoint = Date.now();
+  // The counters as this run last saw them: a checkpoint's record, less these, is what it recorded
+  // (an item computed twice is recorded once, so it is counted once).
+  let recorded = { succeeded: claimed.itemsSucceeded, failed: claimed.itemsFailed };
   /** Records the buffered results; the task as it now is, or null when there was nothing to record. */
   const flush = async (publish: boolean): Promise<TaskRecord | null> => {
     if (buffer.length === 0) return null;
     const updated = await ctx.store.checkpoint(fence, buffer.splice(0), Date.now(), ctx.leaseMs);
     lastCheckpoint = Date.now();
     if (!updated) throw new RunStopped('lease-lost');
+    ctx.metrics?.itemsRecorded(updated.itemsSucceeded - recorded.succeeded, updated.itemsFailed - recorded.failed);
+    recorded = { succeeded: updated.itemsSucceeded, failed: updated.itemsFailed };
     if (publish) ctx.events.publishTaskChanged(updated);
     return updated;
   };
@@ -116,8 +125,10 @@ async function processItems(
         while (inflight.size >= maxInflight) await Promise.race(inflight);
         check();
         const chunk = page.slice(start, start + CHUNK_SIZE);
+        const sent = performance.now();
         const job: Promise<void> = ctx.inference.run(task.model, chunk.map((item) => item.text), signal).then(
           (outcomes) => {
+            ctx.metrics?.chunkProcessed((performance.now() - sent) / 1000, chunk.length);
             outcomes.forEach((outcome, i) => buffer.push({ index: chunk[i]!.index, outcome }));
           },
           (error: unknown) => {
@@ -186,6 +197,7 @@ async function endInterrupted(error: unknown, signal: AbortSignal, { ctx, fence,
 async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAILED', error: TaskError | null, log: Logger) {
   const finished = await ctx.store.finishTask(fence, status, error, Date.now());
   if (!finished) return;
+  ctx.metrics?.taskEnded(finished);
   ctx.events.publishTaskChanged(finished);
   if (finished.webhookUrl) ctx.events.publishWebhookQueued();
   log.info({ event: `task:${status.toLowerCase()}`, succeeded: finished.itemsSucceeded, failed: finished.itemsFailed, code: error?.code }, 'task finished');

@@ -117,6 +117,20 @@ for (const factory of storeFactories) {
       expect(done).toMatchObject({ status: 'SUCCEEDED', finishedAt: clock + 7 });
     });
 
+    it('counts the tasks of every tenant by status, each status present', async () => {
+      expect(await store.countTasksByStatus()).toEqual({ QUEUED: 0, IN_PROGRESS: 0, SUCCEEDED: 0, FAILED: 0, CANCELLED: 0 });
+      for (const tenant of ['tenant-a', 'tenant-b', 'tenant-a', 'tenant-b', 'tenant-a', 'tenant-b']) await create({}, tenant);
+      const succeeded = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      await store.finishTask(fenceOf(succeeded), 'SUCCEEDED', null, clock);
+      const failedTask = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      await store.finishTask(fenceOf(failedTask), 'FAILED', { code: 'TIMEOUT', message: 'too slow' }, clock);
+      const running = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      await store.cancelTask(running.tenant, running.id, { code: 'CANCELLED', message: 'by test' }, clock);
+      await store.claimNextTask('owner-a', clock, LEASE);
+      expect(await store.countTasksByStatus()).toEqual({ QUEUED: 2, IN_PROGRESS: 1, SUCCEEDED: 1, FAILED: 1, CANCELLED: 1 });
+      expect(await store.countQueued()).toBe(2);
+    });
+
     it('cancels a queued or running task once; a terminal task stays as it is', async () => {
       const queued = (await create()).task;
       const error = { code: 'CANCELLED', message: 'by test' };
