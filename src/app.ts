@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
 import type { TaskEvents } from './events/taskEvents.ts';
 import { createAuthenticator } from './auth/apiKeys.ts';
+import { BrowserPolicy } from './http/browserPolicy.ts';
 import { attachGraphQLWebSocket } from './http/websocket.ts';
 import { createRestHandler } from './http/rest/router.ts';
 import { createHttpServer } from './http/server.ts';
@@ -50,6 +51,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     checkWebhookUrl: (url) => assertWebhookUrlAllowed(url, webhookPolicy),
   });
   const auth = createAuthenticator(config.apiKeys);
+  const browser = new BrowserPolicy(config.corsOrigins);
   const metrics = new Metrics({ store, log });
   const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics });
   // What this instance needs to serve; a Redis check joins the list once Redis is configured.
@@ -61,12 +63,14 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     ready,
     metrics: () => metrics.render(),
     maxBodyBytes: config.maxBodyBytes,
+    browser,
     log,
   });
   const ws = attachGraphQLWebSocket(server, yoga, {
     auth,
     maxPayload: config.maxBodyBytes,
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
+    browser,
     log,
   });
   let inference: InferenceThreads | null = null;

@@ -41,6 +41,8 @@ export interface Config {
     maxDirectives: number;
   };
   maxSubscriptionsPerConnection: number;
+  /** Web origins (scheme://host[:port]) whose pages may call the API from a browser. */
+  corsOrigins: string[];
 }
 
 export class ConfigError extends Error {
@@ -102,6 +104,26 @@ function apiKeys(env: Env): ApiKey[] | null {
   });
 }
 
+/** `https://app.example.com, http://localhost:3000` → exact origins, as browsers send them. */
+function origins(env: Env): string[] {
+  return (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean)
+    .map((origin) => {
+      let url: URL | null = null;
+      try {
+        url = new URL(origin);
+      } catch {
+        url = null;
+      }
+      if (!url || url.origin !== origin || !/^https?:$/.test(url.protocol)) {
+        throw new ConfigError(`CORS_ORIGINS entry ${JSON.stringify(origin)} is not valid: expected an origin such as https://app.example.com`);
+      }
+      return origin;
+    });
+}
+
 function flag(env: Env, name: string, fallback: boolean): boolean {
   return oneOf(env, name, String(fallback), ['true', 'false']) === 'true';
 }
@@ -157,5 +179,6 @@ export function loadConfig(env: Env = process.env): Config {
       maxDirectives: integer(env, 'GRAPHQL_MAX_DIRECTIVES', 20, 0, 1000),
     },
     maxSubscriptionsPerConnection: integer(env, 'MAX_SUBSCRIPTIONS_PER_CONNECTION', 100, 1, 100_000),
+    corsOrigins: origins(env),
   };
 }

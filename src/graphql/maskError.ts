@@ -6,7 +6,7 @@ import { LonghaulError } from '../domain/errors.ts';
  * loaded need not be the one this file imported (the dual-package hazard), so GraphQLError classes
  * can differ while the errors are the same kind.
  */
-const isGraphQLError = (value: unknown): value is GraphQLError => Object.prototype.toString.call(value) === '[object GraphQLError]';
+export const isGraphQLError = (value: unknown): value is GraphQLError => Object.prototype.toString.call(value) === '[object GraphQLError]';
 
 /** yoga's own codes, in the contract's terms (DESIGN.md §1): clients see one vocabulary. */
 const CONTRACT_CODES: Record<string, string> = {
@@ -79,7 +79,12 @@ export function maskError(error: unknown, onInternal: (error: unknown) => void):
  * which only means something on an HTTP response.
  */
 export function maskErrorForWebSocket(error: unknown, onInternal: (error: unknown) => void): GraphQLError {
-  const masked = maskError(error, onInternal) as GraphQLError;
-  const { http: _http, ...extensions } = masked.extensions ?? {};
-  return new GraphQLError(masked.message, { nodes: masked.nodes ?? null, path: masked.path ?? null, extensions });
+  return withoutHttpHint(maskError(error, onInternal) as GraphQLError);
+}
+
+/** An error without yoga's `http` extension (status and headers for an HTTP response). */
+export function withoutHttpHint(error: GraphQLError): GraphQLError {
+  if (!error.extensions || !('http' in error.extensions)) return error;
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, { nodes: error.nodes ?? null, source: error.source ?? null, positions: error.positions ?? null, path: error.path ?? null, extensions });
 }

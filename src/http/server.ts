@@ -4,6 +4,7 @@ import type { Logger } from '../logger.ts';
 import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
 import type { Yoga } from './yoga.ts';
 import { GRAPHQL_PATH } from './yoga.ts';
+import { isGraphQLContentType, type BrowserPolicy } from './browserPolicy.ts';
 
 export interface HttpRoutes {
   yoga: Yoga;
@@ -15,6 +16,7 @@ export interface HttpRoutes {
   /** The Prometheus text exposition (observability/metrics.ts). */
   metrics: () => Promise<{ contentType: string; body: string }>;
   maxBodyBytes: number;
+  browser: BrowserPolicy;
   log: Logger;
 }
 
@@ -81,7 +83,14 @@ export function createHttpServer(routes: HttpRoutes): Server {
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const path = pathOf(req.url);
+    if (routes.browser.handleCors(req, res)) return;
     if (path === GRAPHQL_PATH) {
+      if (!isGraphQLContentType(req)) {
+        const message = 'send GraphQL requests as application/json (a form post could come from any web page)';
+        res.setHeader('connection', 'close'); // the body is not read
+        sendJson(res, 415, { errors: [{ message, extensions: { code: 'BAD_USER_INPUT' } }] });
+        return;
+      }
       void routes.yoga(req, res);
       return;
     }

@@ -3,7 +3,8 @@ import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/apiKeys.ts';
-import { maskErrorForWebSocket } from '../graphql/maskError.ts';
+import type { BrowserPolicy } from './browserPolicy.ts';
+import { maskErrorForWebSocket, withoutHttpHint } from '../graphql/maskError.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
@@ -21,17 +22,27 @@ export interface WebSocketOptions {
   auth: Authenticator;
   maxPayload: number;
   maxSubscriptionsPerConnection: number;
+  browser: BrowserPolicy;
   log: Logger;
 }
 
 export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebSocketOptions) {
-  const wsServer = new WebSocketServer({ server, path: GRAPHQL_PATH, maxPayload: options.maxPayload });
+  const wsServer = new WebSocketServer({
+    server,
+    path: GRAPHQL_PATH,
+    maxPayload: options.maxPayload,
+    // A page on another site could otherwise submit and cancel through a visitor's browser.
+    verifyClient: ({ req }: { req: IncomingMessage }) => options.browser.allowsWebSocket(req),
+  });
   trackConnections(wsServer, options.log);
   const onInternal = (err: unknown) => options.log.error({ err }, 'internal error in a WebSocket operation');
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      // Errors in results went through yoga's masking, which keeps an `http` hint for HTTP responses.
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: result.errors.map(withoutHttpHint) } : result),
+      onError: (_ctx, _id, _payload, errors) => errors.map(withoutHttpHint),
       // A missing or unknown key refuses the connection itself: graphql-ws closes it with 4403.
       onConnect: (ctx) => options.auth.tenantFor(ctx.connectionParams?.authorization) !== null,
       // Anything thrown here would close the whole socket (4500) and every subscription on it;

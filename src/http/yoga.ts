@@ -9,7 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Authenticator } from '../auth/apiKeys.ts';
 import type { Config } from '../config.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
-import { maskError, useContractCodes } from '../graphql/maskError.ts';
+import { isGraphQLError, maskError, useContractCodes } from '../graphql/maskError.ts';
 import { schema } from '../graphql/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
@@ -60,11 +60,42 @@ function operationLimits(limits: Config['graphql']): Plugin[] {
   return plugins;
 }
 
-/** Request errors (syntax, validation, the limits above) carry the contract's code, BAD_USER_INPUT. */
+/**
+ * graphql-js parses and validates recursively: a document nested a few thousand levels deep
+ * overflows the stack before any limit can count it. That is the document's fault, not ours.
+ */
+const tooDeep = () =>
+  new GraphQLError('the document is nested too deeply to read: flatten it', { extensions: { code: 'BAD_USER_INPUT', http: { status: 400 } } });
+
+/**
+ * Request errors (syntax, validation, the limits above) carry the contract's code, BAD_USER_INPUT,
+ * and HTTP 400. A validation rule that throws its error instead of reporting it (GraphQL Armor's
+ * do) is turned into a validation result, so that it is answered like every other one.
+ */
 const contractCodes: Plugin = {
-  onParse: () => ({ result }) => useContractCodes(result),
-  onValidate: () => ({ valid, result }) => {
-    if (!valid) result.forEach(useContractCodes);
+  onParse: ({ parseFn, setParseFn }) => {
+    setParseFn((...args) => {
+      try {
+        return parseFn(...args);
+      } catch (error) {
+        throw error instanceof RangeError ? tooDeep() : error;
+      }
+    });
+    return ({ result }) => useContractCodes(result);
+  },
+  onValidate: ({ validateFn, setValidationFn }) => {
+    setValidationFn((...args) => {
+      try {
+        return validateFn(...args);
+      } catch (error) {
+        if (error instanceof RangeError) return [tooDeep()];
+        if (isGraphQLError(error)) return [error];
+        throw error;
+      }
+    });
+    return ({ valid, result }) => {
+      if (!valid) result.forEach(useContractCodes);
+    };
   },
 };
 
@@ -76,6 +107,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
     // Past it: 413 with PAYLOAD_TOO_LARGE, without reading the rest of the body.
     maxRequestBodySize: options.maxBodyBytes,
     graphqlEndpoint: GRAPHQL_PATH,
+    // CORS is the HTTP server's (browserPolicy.ts), for GraphQL and REST alike; yoga's default allows every origin.
+    cors: false,
     healthCheckEndpoint: false as unknown as string,
     landingPage: false,
     graphiql: { title: 'Longhaul', subscriptionsProtocol: 'WS' },

@@ -245,11 +245,11 @@ const printable = (text: string) => JSON.stringify(text.length > 24 ? `${text.sl
   add(t, '"variables" is an array', BAD_REQUEST, () => graphqlHttp({ body: '{"query": "{ __typename }", "variables": [1]}' }));
   add(t, '"variables" is a string', BAD_REQUEST, () => graphqlHttp({ body: '{"query": "{ __typename }", "variables": "{}"}' }));
   add(t, 'a UTF-8 BOM before the JSON', BAD_REQUEST, () => graphqlHttp({ body: `\uFEFF${gqlBody('{ __typename }')}` }));
-  // yoga answers an unsupported media type with a bare 415 (no body, so no code): see the report.
-  add(t, 'content-type text/plain', { status: 415, code: null }, () =>
+  // Only JSON may POST to /graphql: a form or text/plain post could come from any web page (CSRF).
+  add(t, 'content-type text/plain', { status: 415, code: 'BAD_USER_INPUT' }, () =>
     graphqlHttp({ body: gqlBody('{ __typename }'), headers: { 'content-type': 'text/plain', accept: 'application/graphql-response+json' } }),
   );
-  add(t, 'no content-type', { status: 415, code: null }, () => graphqlHttp({ body: new TextEncoder().encode(gqlBody('{ __typename }')), headers: { accept: 'application/graphql-response+json' } }));
+  add(t, 'no content-type', { status: 415, code: 'BAD_USER_INPUT' }, () => graphqlHttp({ body: new TextEncoder().encode(gqlBody('{ __typename }')), headers: { accept: 'application/graphql-response+json' } }));
   add(t, 'a mutation over GET', { status: 405, code: 'BAD_USER_INPUT' }, () =>
     graphqlHttp({ method: 'GET', path: `/graphql?query=${encodeURIComponent(`mutation { cancelTask(id: "${UNKNOWN_ID}") { id } }`)}`, headers: { accept: 'application/json' } }),
   );
@@ -319,6 +319,7 @@ const printable = (text: string) => JSON.stringify(text.length > 24 ? `${text.sl
   add(t, 'malformed JSON', { status: 200, code: 'BAD_USER_INPUT' }, () => graphqlSse({ body: '{"query": ' }));
   add(t, 'JSON null', BAD_REQUEST, () => graphqlSse({ body: 'null' }));
   add(t, 'an array', BAD_REQUEST, () => graphqlSse({ body: '[1]' }));
+  // Refused before any stream starts (a JSON 415, as over plain HTTP); this reader only reads streams.
   add(t, 'content-type text/plain', { status: 415, code: null }, () => graphqlSse({ body: gqlBody('{ __typename }'), headers: { 'content-type': 'text/plain' } }));
   add(t, 'a body over MAX_BODY_BYTES', TOO_LARGE, () => graphqlSse({ body: oversized() }));
   add(t, 'taskUpdated unknown', { status: 200, code: 'NOT_FOUND' }, () => sse(Q.watch, { id: UNKNOWN_ID }));
@@ -590,7 +591,7 @@ describe('known defects', () => {
     return { status: response.status, body: (await response.json().catch(() => null)) as any };
   };
 
-  it.fails('selections nested 2,400 deep (under the token limit) are BAD_USER_INPUT, not a parser stack overflow', { timeout: 10_000 }, async () => {
+  it('selections nested 2,400 deep (under the token limit) are BAD_USER_INPUT, not a parser stack overflow', { timeout: 10_000 }, async () => {
     // graphql-js parses recursively; 2,400 levels is 9,600 tokens before the first "}", so the
     // token limit (10,000) does not stop it first: RangeError → INTERNAL_SERVER_ERROR, logged as a server fault.
     const codes = [];
@@ -604,13 +605,13 @@ describe('known defects', () => {
     expect(answer.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
   });
 
-  it.fails('a depth-limit rejection is HTTP 400 with application/graphql-response+json, like every validation error', async () => {
+  it('a depth-limit rejection is HTTP 400 with application/graphql-response+json, like every validation error', async () => {
     const answer = await post(gqlBody(nested(50)));
     expect(answer.body.errors[0].extensions.code).toBe('BAD_USER_INPUT');
     expect(answer.status).toBe(400);
   });
 
-  it.fails('a form POST (urlencoded or multipart: CORS "simple requests" any web page can send) does not run a mutation', async () => {
+  it('a form POST (urlencoded or multipart: CORS "simple requests" any web page can send) does not run a mutation', async () => {
     const count = async () => (await defects.gql('{ tasks(first: 100) { edges { cursor } } }')).data.tasks.edges.length;
     const before = await count();
     const mutation = 'mutation { submitBulkInference(input: { items: [{ text: "sent by another site" }] }) { id } }';
@@ -629,7 +630,7 @@ describe('known defects', () => {
     expect(await count()).toBe(before);
   });
 
-  it.fails('a preflight from an arbitrary web origin is not granted (yoga\'s default CORS reflects any Origin, with credentials)', async () => {
+  it('a preflight from an arbitrary web origin is not granted (yoga\'s default CORS reflects any Origin, with credentials)', async () => {
     const preflight = await fetch(defects.url, {
       method: 'OPTIONS',
       headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
@@ -644,7 +645,7 @@ describe('known defects', () => {
     expect(answer.body.errors?.[0]?.extensions?.code).toBe('BAD_USER_INPUT');
   });
 
-  it.fails('over WebSocket, a variable error carries no HTTP-only `http` extension', async () => {
+  it('over WebSocket, a variable error carries no HTTP-only `http` extension', async () => {
     const socketClient = createClient({ url: defects.url.replace(/^http/, 'ws'), webSocketImpl: WebSocket, retryAttempts: 0 });
     try {
       const result = await within(

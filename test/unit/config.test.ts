@@ -40,6 +40,7 @@ describe('loadConfig', () => {
       { tenant: 'globex', key: 'globex-key:with:colons' },
     ]);
     expect(loadConfig({}).apiKeys).toBeNull();
+    expect(loadConfig({ CORS_ORIGINS: 'https://app.example.com, http://localhost:3000' }).corsOrigins).toEqual(['https://app.example.com', 'http://localhost:3000']);
     for (const [value, message] of [
       ['acme-key-0123456789', /API_KEYS entry 1 is not valid: expected tenant:key/],
       ['acme:short', /API_KEYS entry 1 \(tenant acme\) is not valid: a key is 16 to 512/],
@@ -60,6 +61,9 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud" is not valid: expected one of/],
     ['IDEMPOTENCY_TTL_HOURS', '1', /IDEMPOTENCY_TTL_HOURS="1" is not valid: expected a whole number from 24/],
     ['WEBHOOK_MAX_ATTEMPTS', '0', /WEBHOOK_MAX_ATTEMPTS/],
+    ['CORS_ORIGINS', 'https://app.example.com/path', /CORS_ORIGINS entry "https:\/\/app.example.com\/path" is not valid/],
+    ['CORS_ORIGINS', '*', /CORS_ORIGINS entry "\*" is not valid/],
+    ['GRAPHQL_INTROSPECTION', 'yes', /GRAPHQL_INTROSPECTION="yes" is not valid: expected one of true, false/],
   ])('refuses %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
