@@ -1,10 +1,9 @@
-import { Writable } from 'node:stream';
 import { createClient, type Client } from 'graphql-ws';
-import { pino } from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { heapUsedAfterGc, mb, openRawSocket, sseOnce, within } from '../support/faultTools.ts';
 import { items, SUBMIT, WATCH } from '../support/fixtures.ts';
+import { captureLogs } from '../support/logCapture.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { collect, webSocketTransport } from '../support/subscriptions.ts';
 
@@ -89,17 +88,8 @@ let server: TestServer;
 let existingId: string; // a finished task, for results paging cases
 let wsClient: Client | null = null;
 
-/** Server log lines at warn and above: bad input is the client's fault, never logged as a server error. */
-const serverErrors: Array<Record<string, unknown>> = [];
-const logSink = new Writable({
-  write(chunk, _encoding, done) {
-    for (const line of String(chunk).split('\n').filter(Boolean)) {
-      const entry = JSON.parse(line);
-      if (entry.level >= 50) serverErrors.push(entry);
-    }
-    done();
-  },
-});
+/** Server log lines: bad input is the client's fault, never logged as a server error. */
+const logs = captureLogs('info');
 
 const codesOf = (errors: unknown): string[] =>
   Array.isArray(errors) ? errors.map((error) => (error as { extensions?: { code?: string } })?.extensions?.code ?? '(no code)') : [];
@@ -453,7 +443,7 @@ async function untilEnded(id: string): Promise<any> {
 }
 
 beforeAll(async () => {
-  server = await startTestServer(LIMITS, { log: pino({ level: 'info' }, logSink) });
+  server = await startTestServer(LIMITS, { log: logs.log });
   const submitted = await server.gql(SUBMIT, { input: { items: items(3) } });
   existingId = submitted.data.submitBulkInference.id;
   expect((await untilEnded(existingId)).status).toBe('SUCCEEDED');
@@ -479,7 +469,7 @@ describe('the bad-input table', () => {
 
   it('stored nothing, logged no server error, and left the server healthy', { timeout: 30_000 }, async () => {
     expect(await taskCount()).toBe(tasksBefore);
-    expect(serverErrors.map((entry) => entry.msg)).toEqual([]);
+    expect(logs.errors().map((entry) => entry.msg)).toEqual([]);
     expect((await fetch(`${server.origin}/health`)).status).toBe(200);
     const task = (await server.gql(SUBMIT, { input: { items: items(2) } })).data.submitBulkInference;
     expect((await untilEnded(task.id)).status).toBe('SUCCEEDED');
@@ -569,7 +559,7 @@ describe('memory under the replayed table', () => {
       `bad-input table: ${cases.filter((c) => c.replay !== false).length} cases × ${ROUNDS} rounds in ${seconds.toFixed(1)} s; heap after GC ${mb(before)} → ${mb(after)} (${after >= before ? '+' : ''}${mb(after - before)})`,
     );
     expect(after - before).toBeLessThan(10 * 1024 * 1024);
-    expect(serverErrors.map((entry) => entry.msg)).toEqual([]);
+    expect(logs.errors().map((entry) => entry.msg)).toEqual([]);
     expect((await fetch(`${server.origin}/health`)).status).toBe(200);
   });
 });

@@ -1,5 +1,5 @@
+import { captureLogs } from '../support/logCapture.ts';
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
 import { Repeater } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
@@ -53,24 +53,6 @@ function valueOf(samples: Sample[], name: string, labels: Record<string, string>
 }
 
 const metricValue = async (server: TestServer, name: string, labels: Record<string, string> = {}) => valueOf((await scrape(server)).samples, name, labels);
-
-type LogLine = Record<string, any> & { level: number; msg: string };
-
-/** The app's own logger (createLogger: request ids, redaction) writing into memory. */
-function captureLogs(level: string) {
-  const lines: LogLine[] = [];
-  const raw: string[] = [];
-  const sink = new Writable({
-    write(chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) {
-        raw.push(line);
-        lines.push(JSON.parse(line));
-      }
-      done();
-    },
-  });
-  return { lines, raw, log: createLogger(level, sink) };
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

@@ -1,6 +1,5 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { captureLogs } from '../support/logCapture.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { items, NEGATIVE, WATCH } from '../support/fixtures.ts';
 import { collect, webSocketTransport } from '../support/subscriptions.ts';
@@ -43,13 +42,7 @@ async function untilTerminal(server: TestServer, id: string): Promise<string> {
 }
 
 /** Server log lines, parsed: client mistakes must not be logged as server errors. */
-const apiLog: Array<{ level: number; msg: string }> = [];
-const apiLogSink = new Writable({
-  write(chunk, _encoding, done) {
-    for (const line of String(chunk).split('\n').filter(Boolean)) apiLog.push(JSON.parse(line));
-    done();
-  },
-});
+const apiLogs = captureLogs('debug');
 
 let worker: TestServer; // runs tasks (startTestServer's default worker concurrency)
 let api: TestServer; // API only: tasks stay QUEUED, so what is stored is exactly what was accepted
@@ -59,7 +52,7 @@ let full: TestServer; // a queue of one, API only
 beforeAll(async () => {
   [worker, api, small, full] = await Promise.all([
     startTestServer(),
-    startTestServer({ workerConcurrency: 0 }, { log: pino({ level: 'debug' }, apiLogSink) }),
+    startTestServer({ workerConcurrency: 0 }, { log: apiLogs.log }),
     startTestServer({ workerConcurrency: 0, maxBodyBytes: 2048 }),
     startTestServer({ workerConcurrency: 0, queueMax: 1 }),
   ]);
@@ -277,7 +270,7 @@ describe('bad requests get 400 BAD_USER_INPUT and store nothing', () => {
   });
 
   it('none of it is logged as a server error', () => {
-    expect(apiLog.filter((line) => line.level >= 50)).toEqual([]);
+    expect(apiLogs.errors()).toEqual([]);
   });
 });
 
@@ -377,14 +370,8 @@ describe('QUEUE_FULL (QUEUE_MAX 1)', () => {
 
 describe('internal errors', () => {
   it('are 500 INTERNAL_SERVER_ERROR with a generic message, and logged with their cause', async () => {
-    const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
-    const capture = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    const broken = await startTestServer({ workerConcurrency: 0 }, { log: pino({ level: 'info' }, capture) });
+    const capture = captureLogs('info');
+    const broken = await startTestServer({ workerConcurrency: 0 }, { log: capture.log });
     try {
       await broken.app.store.close(); // the engine goes away under a running server
       const answer = await submit(broken, items(1));
@@ -393,7 +380,7 @@ describe('internal errors', () => {
       const read = await call(broken, 'GET', `/v1/inference/jobs/${UNKNOWN_ID}`);
       expect(read.status).toBe(500);
       expect(JSON.stringify([answer.body, read.body])).not.toMatch(/database|sqlite|stack/i);
-      const logged = lines.filter((line) => line.level >= 50);
+      const logged = capture.errors();
       expect(logged).toHaveLength(2);
       expect(logged[0]!.err!.message).toMatch(/database connection is not open/);
     } finally {

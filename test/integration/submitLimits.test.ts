@@ -1,22 +1,15 @@
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogs } from '../support/logCapture.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { items, SUBMIT } from '../support/fixtures.ts';
 
 /** Every log line the server writes, parsed: lets a test assert what operators would see. */
-const logLines: Array<{ level: number; msg: string }> = [];
-const sink = new Writable({
-  write(chunk, _encoding, done) {
-    for (const line of String(chunk).split('\n').filter(Boolean)) logLines.push(JSON.parse(line));
-    done();
-  },
-});
+const logs = captureLogs('debug');
 
 let server: TestServer;
 beforeAll(async () => {
   // API-only and a tiny queue: what is stored is exactly what was accepted.
-  server = await startTestServer({ workerConcurrency: 0, queueMax: 3 }, { log: pino({ level: 'debug' }, sink) });
+  server = await startTestServer({ workerConcurrency: 0, queueMax: 3 }, { log: logs.log });
 });
 afterAll(async () => {
   await server?.stop();
@@ -70,21 +63,15 @@ describe('logs', () => {
     await submit({ items: [] });
     await server.gql(`{ task(id: "x") { results(after: "bad") { edges { cursor } } } }`);
     await server.gql(`mutation { cancelTask(id: "task_AAAAAAAAAAAAAAAAAAAAAA") { id } }`);
-    expect(logLines.length).toBeGreaterThan(0);
-    expect(logLines.filter((line) => line.level >= 50)).toEqual([]);
+    expect(logs.lines.length).toBeGreaterThan(0);
+    expect(logs.errors()).toEqual([]);
   });
 });
 
 describe('internal errors', () => {
   it('are masked for the client and logged with their cause', async () => {
-    const lines: Array<{ level: number; msg: string; err?: { message: string } }> = [];
-    const capture = new Writable({
-      write(chunk, _encoding, done) {
-        for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-        done();
-      },
-    });
-    const broken = await startTestServer({ workerConcurrency: 0 }, { log: pino({ level: 'info' }, capture) });
+    const capture = captureLogs('info');
+    const broken = await startTestServer({ workerConcurrency: 0 }, { log: capture.log });
     try {
       await broken.app.store.close(); // the engine goes away under a running server
       const answer = await broken.gql(SUBMIT, { input: { items: items(1) } });
@@ -95,7 +82,7 @@ describe('internal errors', () => {
         extensions: { code: 'INTERNAL_SERVER_ERROR' },
       });
       expect(JSON.stringify(answer)).not.toMatch(/database|sqlite|stack/i);
-      const logged = lines.filter((line) => line.level >= 50);
+      const logged = capture.errors();
       expect(logged).toHaveLength(1);
       expect(logged[0]!.err!.message).toMatch(/database connection is not open/);
     } finally {

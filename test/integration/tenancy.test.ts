@@ -1,9 +1,8 @@
 import { once } from 'node:events';
-import { Writable } from 'node:stream';
 import { createClient } from 'graphql-ws';
-import { pino } from 'pino';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogs } from '../support/logCapture.ts';
 import { graphqlRequest, startTestServer, type TestServer } from '../support/server.ts';
 import { CANCEL, items, RESULTS, SUBMIT, TASK, WATCH } from '../support/fixtures.ts';
 
@@ -11,15 +10,14 @@ const KEY_A = 'alpha-key-0123456789-abcdef';
 const KEY_B = 'bravo-key-0123456789-abcdef';
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
-const logged: string[] = [];
-const sink = new Writable({ write: (chunk, _e, done) => (logged.push(String(chunk)), done()) });
+const logs = captureLogs('debug');
 
 let server: TestServer;
 beforeAll(async () => {
   // API-only: tasks stay queued, so they can be read, listed, subscribed to and cancelled at will.
   server = await startTestServer(
     { workerConcurrency: 0, apiKeys: [{ tenant: 'alpha', key: KEY_A }, { tenant: 'bravo', key: KEY_B }] },
-    { log: pino({ level: 'debug' }, sink) },
+    { log: logs.log },
   );
 });
 afterAll(async () => {
@@ -149,7 +147,7 @@ describe('two tenants', () => {
   });
 
   it('keys never appear in the logs', () => {
-    const text = logged.join('');
+    const text = logs.raw.join('\n');
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toContain(KEY_A);
     expect(text).not.toContain(KEY_B);

@@ -7,6 +7,7 @@ import type { Config } from '../../src/config.ts';
 import { generateWebhookSecret } from '../../src/webhooks/signature.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { collect, webSocketTransport } from '../support/subscriptions.ts';
+import { captureLogs } from '../support/logCapture.ts';
 import { startWebhookReceiver } from '../support/webhookReceiver.ts';
 import { CANCEL, items, SUBMIT, WATCH } from '../support/fixtures.ts';
 
@@ -191,10 +192,7 @@ describe('webhook URLs are checked at submit (SSRF)', () => {
 describe('without WEBHOOK_SECRET', () => {
   it('generates a secret once, logs it once, and signs with it across restarts', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'longhaul-webhook-secret-'));
-    const logged: Array<Record<string, any>> = [];
-    const { Writable } = await import('node:stream');
-    const { pino } = await import('pino');
-    const log = pino({ level: 'info' }, new Writable({ write: (chunk, _e, done) => (logged.push(JSON.parse(String(chunk))), done()) }));
+    const { lines: logged, log } = captureLogs('info');
     const receiver = await startWebhookReceiver([{ status: 200 }]);
     try {
       const config = { ...webhookConfig, webhookSecret: null, workerConcurrency: 0 };
