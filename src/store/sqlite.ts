@@ -28,6 +28,7 @@ function claimFile(path: string): Database.Database {
   const lock = new Database(`${path}.lock`);
   try {
     lock.pragma('busy_timeout = 0');
+    lock.pragma('journal_mode = OFF'); // it holds no data: only the lock matters
     lock.pragma('locking_mode = EXCLUSIVE');
     lock.exec('BEGIN EXCLUSIVE');
     return lock;
