@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '../config.ts';
+import { PostgresTaskStore } from './postgres.ts';
 import { SqliteTaskStore } from './sqlite.ts';
 import type { TaskStore } from './taskStore.ts';
 
@@ -9,5 +10,9 @@ export function openStore(databaseUrl: string): TaskStore {
     const path = databaseUrl.slice('sqlite:'.length);
     return new SqliteTaskStore(path === ':memory:' ? path : resolve(path));
   }
-  throw new ConfigError('DATABASE_URL: PostgreSQL is not supported yet; use sqlite:<path>');
+  if (databaseUrl.startsWith('postgres://') || databaseUrl.startsWith('postgresql://')) {
+    // Connects lazily: an unreachable server shows at migrate(), the first thing start() does.
+    return new PostgresTaskStore(databaseUrl);
+  }
+  throw new ConfigError('DATABASE_URL: expected sqlite:<path> or postgres://…');
 }

@@ -58,7 +58,6 @@ it('refuses a second process on the same SQLite file while the first runs', { ti
 
 it.each([
   [{ WORKER_CONCURRENCY: 'lots' }, 'Longhaul cannot start: WORKER_CONCURRENCY="lots" is not valid'],
-  [{ DATABASE_URL: 'postgres://user:secret@db/longhaul' }, 'Longhaul cannot start: DATABASE_URL: PostgreSQL is not supported yet'],
 ])('refuses %o with a one-line message that names it, and exits 1', async (env, message) => {
   const child = spawnMain(env, cwd);
   let stderr = '';
@@ -66,6 +65,17 @@ it.each([
   const [code] = await once(child, 'exit');
   expect(code).toBe(1);
   expect(stderr).toContain(message);
-  expect(stderr).not.toContain('secret');
   expect(stderr.trim().split('\n')).toHaveLength(1);
+});
+
+it('fails fast, without printing the password, when PostgreSQL cannot be reached', { timeout: 60_000 }, async () => {
+  const child = spawnMain({ DATABASE_URL: 'postgres://user:secret@127.0.0.1:1/longhaul' }, cwd);
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const [code] = await once(child, 'exit');
+  expect(code).toBe(1);
+  const fatal = output.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.level === 60);
+  expect(fatal).toMatchObject({ msg: 'Longhaul failed to start', err: { message: expect.stringMatching(/ECONNREFUSED/) } });
+  expect(output).not.toContain('secret');
 });

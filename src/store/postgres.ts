@@ -1,0 +1,470 @@
+import pg from 'pg';
+import { newMessageId } from '../domain/ids.ts';
+import { TASK_STATUSES, terminalEventType, type TaskError, type TaskRecord, type TaskStatus, type TerminalStatus } from '../domain/task.ts';
+import { loadMigrations } from './migrations.ts';
+import { resultFromRow, taskFromRow, type ResultRow, type TaskRow } from './rows.ts';
+import type {
+  CreateTaskResult,
+  DueWebhook,
+  Fence,
+  ItemResult,
+  NewTask,
+  PendingItem,
+  StoredResult,
+  TaskStore,
+  WebhookAttempt,
+  WebhookState,
+} from './taskStore.ts';
+
+/**
+ * Held (per transaction) while migrations are applied: instances that start at once take turns,
+ * and each migration is applied exactly once. Advisory locks are per database, not per schema.
+ */
+const MIGRATION_LOCK = 0x4c6f6e67; // "Long"
+
+/** Items per INSERT when a task is created, and the most text one INSERT carries. */
+const ITEM_BATCH = 10_000;
+const ITEM_BATCH_CHARS = 8_000_000;
+
+/** A claimed task's fence: $1 id, $2 owner, $3 attempt. */
+const FENCED = `id = $1 AND status = 'IN_PROGRESS' AND lease_owner = $2 AND attempt = $3`;
+
+/** What a client sent and must get back exactly: stored as UTF-8 bytes (TEXT cannot hold U+0000). */
+const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
+const bytesOrNull = (text: string | null): Buffer | null => (text === null ? null : bytes(text));
+const textOf = (value: Buffer | string | null): string | null => (value === null ? null : typeof value === 'string' ? value : value.toString('utf8'));
+
+type PgTaskRow = Omit<TaskRow, 'idempotency_key'> & { idempotency_key: Buffer | null; seq: string };
+
+function taskOf(row: PgTaskRow): TaskRecord {
+  return taskFromRow({ ...row, idempotency_key: textOf(row.idempotency_key) });
+}
+
+/** Thrown inside createTask's transaction to roll it back: the idempotency key is taken. */
+class KeyTaken extends Error {}
+
+/**
+ * The scale-out store: every instance shares one PostgreSQL database. Nothing is serialised in
+ * this process; every guarantee comes from the database: every write of a running task is
+ * conditional on its fence, claims lock with FOR UPDATE SKIP LOCKED, a checkpoint holds the task's
+ * row lock while it records items, and the idempotency key's primary key decides between
+ * concurrent submits. Read committed throughout.
+ */
+export class PostgresTaskStore implements TaskStore {
+  readonly engine = 'postgres';
+  private readonly pool: pg.Pool;
+  private closed: Promise<void> | null = null;
+
+  constructor(connectionString: string) {
+    this.pool = new pg.Pool({
+      connectionString,
+      // A parameter in the URL wins over this default.
+      application_name: 'longhaul',
+      // A pool that cannot hand out a connection for this long is broken; fail instead of hanging.
+      connectionTimeoutMillis: 30_000,
+    });
+    // An idle connection that drops (a server restart, a failover) must not end the process: the
+    // pool discards it and the next query opens another.
+    this.pool.on('error', () => {});
+  }
+
+  async migrate(): Promise<void> {
+    const lock = `SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`;
+    const applied = await this.transaction(async (db) => {
+      await db.query(lock);
+      await db.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+      const { rows } = await db.query<{ version: number }>('SELECT version FROM schema_migrations');
+      return new Set(rows.map((row) => row.version));
+    });
+    for (const migration of loadMigrations('postgres')) {
+      if (applied.has(migration.version)) continue;
+      await this.transaction(async (db) => {
+        await db.query(lock);
+        // Another instance may have applied it while this one waited for the lock.
+        const done = await db.query('SELECT 1 FROM schema_migrations WHERE version = $1', [migration.version]);
+        if (done.rowCount !== 0) return;
+        await db.query(migration.sql);
+        await db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed ??= this.pool.end();
+    await this.closed;
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  async createTask({ id, tenant, submission, fingerprint, now }: NewTask): Promise<CreateTaskResult> {
+    const key = submission.idempotencyKey;
+    // A lost race on the key is answered with the winner's task; if that key was purged in the
+    // instant between, the submit simply runs again.
+    for (let round = 0; ; round++) {
+      try {
+        const task = await this.transaction(async (db) => {
+          const { rows } = await db.query<PgTaskRow>(
+            `INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
+                                idempotency_key, webhook_url, accepted_at, updated_at, available_at)
+             VALUES ($1, $2, 'bulkInference', $3, 'QUEUED', $4, $5, $6, $7, $8, $9, $10, $10, $10)
+             RETURNING *`,
+            [id, tenant, submission.model, submission.priority, submission.items.length, submission.maxAttempts, submission.timeoutSeconds, bytesOrNull(key), submission.webhookUrl, now],
+          );
+          const row = rows[0]!;
+          if (key !== null) {
+            // Before the items: a duplicate submit costs one row, not 100 000. The primary key
+            // decides: a concurrent transaction holding the same key makes this wait for its end.
+            const reserved = await db.query(
+              `INSERT INTO idempotency_keys (tenant, key, task_seq, fingerprint, created_at) VALUES ($1, $2, $3, $4, $5)
+               ON CONFLICT (tenant, key) DO NOTHING`,
+              [tenant, bytes(key), row.seq, fingerprint, now],
+            );
+            if (reserved.rowCount === 0) throw new KeyTaken();
+          }
+          await this.insertItems(db, row.seq, submission.items);
+          return taskOf(row);
+        });
+        return { created: true, task };
+      } catch (error) {
+        if (!(error instanceof KeyTaken)) throw error;
+        const existing = await this.findByIdempotencyKey(tenant, key!);
+        if (existing) return { created: false, ...existing };
+        if (round >= 5) throw new Error('createTask: the idempotency key kept changing hands', { cause: error });
+      }
+    }
+  }
+
+  /**
+   * Multi-row inserts from arrays: one statement per batch, not one per item. Items travel as
+   * text[] and become bytes in the server (half the size of bytea's hex, and parsed faster); a
+   * batch with a U+0000 somewhere, which no text parameter can carry, travels as bytea[].
+   */
+  private async insertItems(db: pg.PoolClient, seq: string, items: ReadonlyArray<{ id: string | null; text: string }>): Promise<void> {
+    let start = 0;
+    while (start < items.length) {
+      const ids: Array<string | null> = [];
+      const texts: string[] = [];
+      let chars = 0;
+      let nul = false;
+      for (let i = start; i < items.length && ids.length < ITEM_BATCH && (ids.length === 0 || chars < ITEM_BATCH_CHARS); i++) {
+        const { id, text } = items[i]!;
+        ids.push(id);
+        texts.push(text);
+        chars += text.length + (id?.length ?? 0);
+        nul ||= text.includes('\0') || (id?.includes('\0') ?? false);
+      }
+      const sql = nul
+        ? `INSERT INTO task_items (task_seq, idx, item_id, text)
+           SELECT $1::bigint, $2::integer + u.n::integer - 1, u.item_id, u.text
+           FROM unnest($3::bytea[], $4::bytea[]) WITH ORDINALITY AS u (item_id, text, n)`
+        : `INSERT INTO task_items (task_seq, idx, item_id, text)
+           SELECT $1::bigint, $2::integer + u.n::integer - 1, convert_to(u.item_id, 'UTF8'), convert_to(u.text, 'UTF8')
+           FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u (item_id, text, n)`;
+      await db.query(sql, [seq, start, nul ? ids.map(bytesOrNull) : ids, nul ? texts.map(bytes) : texts]);
+      start += ids.length;
+    }
+  }
+
+  async getTask(tenant: string, id: string): Promise<TaskRecord | null> {
+    const { rows } = await this.pool.query<PgTaskRow>('SELECT * FROM tasks WHERE id = $1 AND tenant = $2', [id, tenant]);
+    return rows[0] ? taskOf(rows[0]) : null;
+  }
+
+  async listTasks(tenant: string, query: { status: TaskStatus | null; limit: number; after: number | null }) {
+    const params: unknown[] = [tenant, query.limit];
+    let where = 'tenant = $1';
+    if (query.status !== null) where += ` AND status = $${params.push(query.status)}`;
+    if (query.after !== null) where += ` AND seq < $${params.push(query.after)}`;
+    const { rows } = await this.pool.query<PgTaskRow>(`SELECT * FROM tasks WHERE ${where} ORDER BY seq DESC LIMIT $2`, params);
+    return rows.map((row) => ({ task: taskOf(row), position: Number(row.seq) }));
+  }
+
+  async queuePosition(id: string): Promise<number> {
+    // Two range counts on the queue index (priority DESC, seq) rather than one scan of the queue.
+    const { rows } = await this.pool.query<{ ahead: string }>(
+      `SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority > me.priority)
+            + (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority = me.priority AND seq < me.seq) AS ahead
+       FROM tasks me WHERE id = $1`,
+      [id],
+    );
+    return Number(rows[0]?.ahead ?? 0) + 1;
+  }
+
+  async findByIdempotencyKey(tenant: string, key: string): Promise<{ task: TaskRecord; fingerprint: string } | null> {
+    const { rows } = await this.pool.query<PgTaskRow & { key_fingerprint: string }>(
+      `SELECT t.*, k.fingerprint AS key_fingerprint FROM idempotency_keys k JOIN tasks t ON t.seq = k.task_seq
+       WHERE k.tenant = $1 AND k.key = $2`,
+      [tenant, bytes(key)],
+    );
+    const row = rows[0];
+    return row ? { task: taskOf(row), fingerprint: row.key_fingerprint } : null;
+  }
+
+  async purgeIdempotencyKeys(createdBefore: number): Promise<number> {
+    const result = await this.pool.query('DELETE FROM idempotency_keys WHERE created_at < $1', [createdBefore]);
+    return result.rowCount ?? 0;
+  }
+
+  async countQueued(): Promise<number> {
+    const { rows } = await this.pool.query<{ count: string }>(`SELECT COUNT(*) AS count FROM tasks WHERE status = 'QUEUED'`);
+    return Number(rows[0]!.count);
+  }
+
+  async countTasksByStatus(): Promise<Record<TaskStatus, number>> {
+    const { rows } = await this.pool.query<{ status: TaskStatus; count: string }>('SELECT status, COUNT(*) AS count FROM tasks GROUP BY status');
+    const counts = Object.fromEntries(TASK_STATUSES.map((status) => [status, 0])) as Record<TaskStatus, number>;
+    for (const { status, count } of rows) counts[status] += Number(count);
+    return counts;
+  }
+
+  async cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null> {
+    const row = await this.endTask(
+      `UPDATE tasks SET status = 'CANCELLED', error_code = $3, error_message = $4, finished_at = $5, updated_at = $5,
+                        lease_owner = NULL, lease_expires_at = NULL, version = version + 1
+       WHERE id = $1 AND tenant = $2 AND status IN ('QUEUED', 'IN_PROGRESS')`,
+      [id, tenant, error.code, error.message, now],
+      'CANCELLED',
+      now,
+    );
+    return row ? taskOf(row) : this.getTask(tenant, id);
+  }
+
+  /**
+   * A terminal update and its outbox write as one statement, hence one transaction: the message
+   * exists if and only if this statement made the task terminal. `update`'s own parameters come
+   * first; the message's follow them.
+   */
+  private async endTask(update: string, params: unknown[], status: TerminalStatus, now: number): Promise<PgTaskRow | null> {
+    const n = params.length;
+    const { rows } = await this.pool.query<PgTaskRow>(
+      `WITH ended AS (${update} RETURNING *),
+       outbox AS (
+         INSERT INTO webhook_messages (id, task_seq, event_type, url, state, next_attempt_at, created_at)
+         SELECT $${n + 1}, seq, $${n + 2}, webhook_url, 'PENDING', $${n + 3}::bigint, $${n + 3}::bigint FROM ended WHERE webhook_url IS NOT NULL)
+       SELECT * FROM ended`,
+      [...params, newMessageId(), terminalEventType(status), now],
+    );
+    return rows[0] ?? null;
+  }
+
+  async claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null> {
+    // One statement. Orphans first (accepted earlier, holding partial results); the queue is only
+    // looked at when there is none. SKIP LOCKED: concurrent claimers take different tasks instead
+    // of queueing behind the same row.
+    const { rows } = await this.pool.query<PgTaskRow>(
+      `WITH orphan AS MATERIALIZED (
+         SELECT seq FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < $1::bigint
+         ORDER BY priority DESC, seq LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       ), queued AS MATERIALIZED (
+         SELECT seq FROM tasks WHERE status = 'QUEUED' AND available_at <= $1::bigint AND NOT EXISTS (SELECT FROM orphan)
+         ORDER BY priority DESC, seq LIMIT 1
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE tasks SET status = 'IN_PROGRESS', attempt = attempt + 1 - keep_attempt, keep_attempt = 0,
+                        lease_owner = $2, lease_expires_at = $3::bigint,
+                        started_at = COALESCE(started_at, $1::bigint), run_started_at = $1::bigint,
+                        run_started_done = items_succeeded + items_failed, updated_at = $1::bigint, version = version + 1
+       WHERE seq IN (SELECT seq FROM orphan UNION ALL SELECT seq FROM queued)
+       RETURNING *`,
+      [now, owner, now + leaseMs],
+    );
+    return rows[0] ? taskOf(rows[0]) : null;
+  }
+
+  async renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean> {
+    const result = await this.pool.query(`UPDATE tasks SET lease_expires_at = $4 WHERE ${FENCED}`, [...fenceParams(fence), now + leaseMs]);
+    return result.rowCount === 1;
+  }
+
+  async pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]> {
+    const rows = await this.inIndexOrder<{ index: number; text: Buffer }>(
+      `SELECT idx AS "index", text FROM task_items
+       WHERE task_seq = (SELECT seq FROM tasks WHERE id = $1) AND status IS NULL AND idx > $2
+       ORDER BY idx LIMIT $3`,
+      [fence.taskId, afterIndex, limit],
+    );
+    return rows.map((row) => ({ index: row.index, text: row.text.toString('utf8') }));
+  }
+
+  async checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null> {
+    // As in SQLite, the first result given for an index is the one recorded (an UPDATE … FROM
+    // that matches a row twice would pick one at random).
+    const seen = new Set<number>();
+    const idx: number[] = [];
+    const status: string[] = [];
+    const output: Array<string | null> = [];
+    const errorCode: Array<string | null> = [];
+    const errorMessage: Array<string | null> = [];
+    for (const { index, outcome } of results) {
+      if (seen.has(index)) continue;
+      seen.add(index);
+      idx.push(index);
+      status.push(outcome.ok ? 'SUCCEEDED' : 'FAILED');
+      output.push(outcome.ok ? JSON.stringify(outcome.output) : null);
+      errorCode.push(outcome.ok ? null : outcome.error.code);
+      errorMessage.push(outcome.ok ? null : outcome.error.message);
+    }
+    return this.transaction(async (db) => {
+      // The fence, and a lock on the task: every writer of a task's items holds it (only its
+      // owner's checkpoints write items), so from here on nothing else changes them, and each
+      // statement below sees the items as they are. A cancel waits for this commit.
+      const owned = await db.query<{ seq: string }>(`SELECT seq FROM tasks WHERE ${FENCED} FOR NO KEY UPDATE`, fenceParams(fence));
+      const seq = owned.rows[0]?.seq;
+      if (seq === undefined) return null;
+      // Results for items that have none yet (`status IS NULL` makes a result final: an item is
+      // never recorded twice, even if computed twice), then the counters, bumped by the rows that
+      // actually changed. Each result finds its item by key, one index probe per result, and
+      // the row is updated by its ctid: a join on task_seq would leave the plan to statistics,
+      // and a task inserted moments ago has none (planned as a hash of every pending item of the
+      // task, per checkpoint: quadratic over a large task). LIMIT 1 keeps the probe a probe.
+      const { rows } = await db.query<PgTaskRow>(
+        `WITH recorded AS (
+           UPDATE task_items i SET status = x.status, output = x.output, error_code = x.error_code, error_message = x.error_message,
+                                   completed_attempt = $2
+           FROM (
+             SELECT item.tid, v.status, v.output, v.error_code, v.error_message
+             FROM unnest($3::integer[], $4::text[], $5::text[], $6::text[], $7::text[]) AS v (idx, status, output, error_code, error_message),
+                  LATERAL (SELECT ctid AS tid FROM task_items WHERE task_seq = $1 AND idx = v.idx AND status IS NULL LIMIT 1) item
+           ) x
+           WHERE i.ctid = x.tid
+           RETURNING i.status
+         ), counted AS (
+           SELECT COUNT(*) FILTER (WHERE status = 'SUCCEEDED') AS succeeded, COUNT(*) FILTER (WHERE status = 'FAILED') AS failed FROM recorded
+         )
+         UPDATE tasks SET items_succeeded = items_succeeded + counted.succeeded, items_failed = items_failed + counted.failed,
+                          updated_at = $8, lease_expires_at = $9, version = version + 1
+         FROM counted WHERE seq = $1
+         RETURNING tasks.*`,
+        [seq, fence.attempt, idx, status, output, errorCode, errorMessage, now, now + leaseMs],
+      );
+      return taskOf(rows[0]!);
+    });
+  }
+
+  async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null> {
+    const row = await this.endTask(
+      `UPDATE tasks SET status = $4, error_code = $5, error_message = $6, finished_at = $7, updated_at = $7,
+                        lease_owner = NULL, lease_expires_at = NULL, version = version + 1
+       WHERE ${FENCED}`,
+      [...fenceParams(fence), status, error?.code ?? null, error?.message ?? null, now],
+      status,
+      now,
+    );
+    return row ? taskOf(row) : null;
+  }
+
+  async releaseTask(fence: Fence, options: { now: number; availableAt: number; sameAttempt: boolean }): Promise<TaskRecord | null> {
+    const { rows } = await this.pool.query<PgTaskRow>(
+      `UPDATE tasks SET status = 'QUEUED', keep_attempt = $4, available_at = $5, updated_at = $6,
+                        lease_owner = NULL, lease_expires_at = NULL, run_started_at = NULL, run_started_done = NULL,
+                        version = version + 1
+       WHERE ${FENCED} RETURNING *`,
+      [...fenceParams(fence), options.sameAttempt ? 1 : 0, options.availableAt, options.now],
+    );
+    return rows[0] ? taskOf(rows[0]) : null;
+  }
+
+  async expireAllLeases(now: number): Promise<number> {
+    // The interface keeps this for an engine that one process owns; a shared database is not one,
+    // and the app calls it for SQLite only. Done faithfully all the same.
+    const result = await this.pool.query(`UPDATE tasks SET lease_expires_at = $1 WHERE status = 'IN_PROGRESS'`, [now - 1]);
+    return result.rowCount ?? 0;
+  }
+
+  async listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]> {
+    const rows = await this.inIndexOrder<Omit<ResultRow, 'item_id'> & { item_id: Buffer | null }>(
+      `SELECT idx, item_id, status, output, error_code, error_message FROM task_items
+       WHERE task_seq = (SELECT seq FROM tasks WHERE id = $1) AND idx > $2 AND status IS NOT NULL
+       ORDER BY idx LIMIT $3`,
+      [taskId, query.after ?? -1, query.limit],
+    );
+    return rows.map((row) => resultFromRow({ ...row, item_id: textOf(row.item_id) }));
+  }
+
+  async getSetting(name: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ value: string }>('SELECT value FROM settings WHERE name = $1', [name]);
+    return rows[0]?.value ?? null;
+  }
+
+  async initSetting(name: string, value: string): Promise<string> {
+    await this.pool.query('INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING', [name, value]);
+    // A statement of its own: its snapshot includes a concurrent first writer's committed row.
+    return (await this.getSetting(name))!;
+  }
+
+  async claimDueWebhooks(now: number, lockMs: number, limit: number): Promise<DueWebhook[]> {
+    const { rows } = await this.pool.query<DueWebhook & { next_attempt_at: string; seq: string }>(
+      `WITH due AS MATERIALIZED (
+         SELECT id FROM webhook_messages
+         WHERE state = 'PENDING' AND next_attempt_at <= $1::bigint AND locked_until <= $1::bigint
+         ORDER BY next_attempt_at, seq LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ), locked AS (
+         UPDATE webhook_messages m SET locked_until = $2::bigint FROM due WHERE m.id = due.id
+         RETURNING m.id, m.seq, m.task_seq, m.event_type, m.url, m.attempts, m.next_attempt_at
+       )
+       SELECT l.id, t.id AS "taskId", t.tenant, l.event_type AS "eventType", l.url, l.attempts
+       FROM locked l JOIN tasks t ON t.seq = l.task_seq
+       ORDER BY l.next_attempt_at, l.seq`,
+      [now, now + lockMs, limit],
+    );
+    return rows;
+  }
+
+  async recordWebhookAttempt(messageId: string, attempt: WebhookAttempt, next: { state: WebhookState; nextAttemptAt: number }): Promise<void> {
+    await this.pool.query(
+      `WITH recorded AS (
+         INSERT INTO webhook_attempts (message_id, attempt, at, response_status, error, delivered) VALUES ($1, $2, $3, $4, $5, $6)
+       )
+       UPDATE webhook_messages SET attempts = $2, state = $7, next_attempt_at = $8, locked_until = 0 WHERE id = $1`,
+      [messageId, attempt.attempt, attempt.at, attempt.responseStatus, attempt.error, attempt.delivered, next.state, next.nextAttemptAt],
+    );
+  }
+
+  async listWebhookAttempts(taskId: string): Promise<WebhookAttempt[]> {
+    const { rows } = await this.pool.query<Omit<WebhookAttempt, 'at'> & { at: string }>(
+      `SELECT a.attempt, a.at, a.response_status AS "responseStatus", a.error, a.delivered
+       FROM webhook_attempts a JOIN webhook_messages m ON m.id = a.message_id JOIN tasks t ON t.seq = m.task_seq
+       WHERE t.id = $1 ORDER BY m.created_at, m.seq, a.attempt`,
+      [taskId],
+    );
+    return rows.map((row) => ({ ...row, at: Number(row.at) }));
+  }
+
+  /**
+   * A page of a task's items in index order, walking task_items_pending or task_items_done as
+   * SQLite's INDEXED BY does. PostgreSQL has no hints, and left to statistics it plans a task
+   * inserted since the last ANALYZE (or much larger than the average task) as "collect every
+   * remaining item of the task, then sort": each page then costs the whole rest of the task.
+   * Turning sorts and bitmap scans off for this one read leaves the ordered index scan.
+   */
+  private async inIndexOrder<R extends pg.QueryResultRow>(sql: string, params: unknown[]): Promise<R[]> {
+    return this.transaction(
+      async (db) => (await db.query<R>(sql, params)).rows,
+      'BEGIN READ ONLY; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off',
+    );
+  }
+
+  /** BEGIN … COMMIT on one connection; any error rolls back. */
+  private async transaction<T>(work: (db: pg.PoolClient) => Promise<T>, begin = 'BEGIN'): Promise<T> {
+    const db = await this.pool.connect();
+    let broken: Error | undefined;
+    try {
+      await db.query(begin);
+      const result = await work(db);
+      await db.query('COMMIT');
+      return result;
+    } catch (error) {
+      // A connection that cannot even roll back is not handed to the next caller.
+      await db.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
+      throw error;
+    } finally {
+      db.release(broken);
+    }
+  }
+}
+
+const fenceParams = (fence: Fence): [string, string, number] => [fence.taskId, fence.owner, fence.attempt];
