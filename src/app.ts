@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Config } from './config.ts';
 import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
+import { createRedisTaskEventTarget } from './events/redisEventTarget.ts';
 import type { TaskEvents } from './events/taskEvents.ts';
 import { createAuthenticator } from './auth/apiKeys.ts';
 import { BrowserPolicy } from './http/browserPolicy.ts';
@@ -42,7 +43,9 @@ export interface App {
 export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const log = options.log ?? createLogger(config.logLevel);
   const store = openStore(config.databaseUrl);
-  const events: TaskEvents = new EventTargetTaskEvents(new EventTarget(), (err) => log.error({ err }, 'a task event listener failed'));
+  // In-process by default; through Redis when instances must hear each other's events.
+  const redis = config.redisUrl ? createRedisTaskEventTarget(config.redisUrl, log) : null;
+  const events: TaskEvents = new EventTargetTaskEvents(redis?.target ?? new EventTarget(), (err) => log.error({ err }, 'a task event listener failed'));
   const webhookPolicy = { allowedHosts: new Set(config.webhookAllowedHosts) };
   const tasks = new TaskOperations({
     store,
@@ -55,7 +58,9 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const metrics = new Metrics({ store, log });
   const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics });
   // What this instance needs to serve; a Redis check joins the list once Redis is configured.
-  const ready = createReadinessProbe([{ name: 'store', check: () => store.ping() }], { log, timeoutMs: 2_000 });
+  const readinessChecks = [{ name: 'store', check: () => store.ping() }];
+  if (redis) readinessChecks.push({ name: 'redis', check: () => redis.ping() });
+  const ready = createReadinessProbe(readinessChecks, { log, timeoutMs: 2_000 });
   const server = createHttpServer({
     yoga,
     rest: createRestHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, log }),
@@ -140,6 +145,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
       await closed;
       await inference?.close();
       await events.close();
+      await redis?.close();
       await store.close();
       log.info({ event: 'stopped' }, 'Longhaul stopped');
     },

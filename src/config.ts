@@ -6,6 +6,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /** When set, task events fan out through Redis to every instance. */
+  redisUrl: string | null;
   workerConcurrency: number;
   inferenceThreads: number;
   queueMax: number;
@@ -136,6 +138,13 @@ function hostList(env: Env, name: string): string[] {
     .filter(Boolean);
 }
 
+function redisUrl(env: Env): string | null {
+  const raw = env.REDIS_URL?.trim();
+  if (!raw) return null;
+  if (!/^rediss?:\/\/[^\s]+$/.test(raw)) throw new ConfigError('REDIS_URL is not valid: expected redis://host:port (or rediss:// for TLS)');
+  return raw;
+}
+
 function databaseUrl(env: Env): string {
   const raw = env.DATABASE_URL?.trim() || 'sqlite:./data/longhaul.db';
   if (raw.startsWith('sqlite:') && raw.length > 'sqlite:'.length) return raw;
@@ -151,6 +160,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     databaseUrl: databaseUrl(env),
+    redisUrl: redisUrl(env),
     workerConcurrency,
     inferenceThreads: integer(env, 'INFERENCE_THREADS', Math.max(1, Math.min(cpus, workerConcurrency)), 1, 256),
     queueMax: integer(env, 'QUEUE_MAX', 10_000, 1),

@@ -25,7 +25,8 @@ export class EventTargetTaskEvents implements TaskEvents {
     private readonly onListenerError: (error: unknown) => void = (error) => console.error(error),
   ) {
     // Many subscribers on one task is normal here, not a leak: no warning past ten listeners.
-    setMaxListeners(0, target);
+    // (Only a native EventTarget keeps that count; the Redis one keeps its own callback sets.)
+    if (target instanceof EventTarget) setMaxListeners(0, target);
   }
 
   publishTaskChanged(task: TaskRecord): void {

@@ -63,6 +63,7 @@ describe('loadConfig', () => {
     ['WEBHOOK_MAX_ATTEMPTS', '0', /WEBHOOK_MAX_ATTEMPTS/],
     ['CORS_ORIGINS', 'https://app.example.com/path', /CORS_ORIGINS entry "https:\/\/app.example.com\/path" is not valid/],
     ['CORS_ORIGINS', '*', /CORS_ORIGINS entry "\*" is not valid/],
+    ['REDIS_URL', 'localhost:6379', /REDIS_URL is not valid: expected redis:\/\/host:port/],
     ['GRAPHQL_INTROSPECTION', 'yes', /GRAPHQL_INTROSPECTION="yes" is not valid: expected one of true, false/],
   ])('refuses %s=%s with a message naming it', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);

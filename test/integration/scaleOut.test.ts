@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../support/server.ts';
+import { redisAvailable, TEST_REDIS_URL } from '../support/services.ts';
+import { postgresAvailable, postgresSchemas } from '../support/stores.ts';
+import { collect, transports } from '../support/subscriptions.ts';
+import { CANCEL, items, SUBMIT, WATCH } from '../support/fixtures.ts';
+
+const ready = postgresAvailable && (await redisAvailable('the multi-instance tests'));
+
+describe.skipIf(!ready)('two instances on one PostgreSQL database and one Redis', () => {
+  let schema: string;
+  let api: TestServer;
+  let worker: TestServer;
+  beforeAll(async () => {
+    schema = await postgresSchemas.create();
+    const shared = { databaseUrl: postgresSchemas.url(schema), redisUrl: TEST_REDIS_URL };
+    // An API-only instance takes the requests; another one does the work.
+    api = await startTestServer({ ...shared, workerConcurrency: 0 });
+    worker = await startTestServer({ ...shared, workerConcurrency: 1, inferenceThreads: 1, pollIntervalMs: 200 });
+  });
+  afterAll(async () => {
+    await Promise.all([api?.stop(), worker?.stop()]);
+    if (schema) await postgresSchemas.drop(schema);
+  });
+
+  for (const transport of transports) {
+    it(`a subscriber on the API instance sees the work done on the other, over ${transport.name}`, async () => {
+      const task = (await api.gql(SUBMIT, { input: { items: items(5_000) } })).data.submitBulkInference;
+      const states = (await collect(transport.subscribe(api.url, WATCH, { id: task.id }), { timeoutMs: 60_000 })).map((r) => r.data.taskUpdated);
+      expect(states.at(-1)).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 5_000 });
+      // Progress came through Redis: the API instance runs nothing itself.
+      expect(states.some((state) => state.status === 'IN_PROGRESS')).toBe(true);
+    });
+  }
+
+  it('a cancel on the API instance stops the run on the worker instance promptly', async () => {
+    const big = (await api.gql(SUBMIT, { input: { items: items(60_000) } })).data.submitBulkInference;
+    await collect(transports[0]!.subscribe(api.url, WATCH, { id: big.id }), { until: (r) => r.data.taskUpdated.itemsSucceeded > 0, timeoutMs: 60_000 });
+    expect((await api.gql(CANCEL, { id: big.id })).data.cancelTask.status).toBe('CANCELLED');
+    // One worker slot: a new task runs only once the cancelled run has let go of it.
+    const startedAt = Date.now();
+    const small = (await api.gql(SUBMIT, { input: { items: items(1) } })).data.submitBulkInference;
+    await collect(transports[0]!.subscribe(api.url, WATCH, { id: small.id }), { timeoutMs: 30_000 });
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+  });
+
+  it('reports Redis in /ready', async () => {
+    expect(await (await fetch(`${api.origin}/ready`)).json()).toEqual({ status: 'ready' });
+  });
+});
