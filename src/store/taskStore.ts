@@ -1,4 +1,4 @@
-import type { ItemOutcome, InferenceModel, InferenceOutput, ItemError } from '../domain/results.ts';
+import type { ItemOutcome, InferenceOutput, ItemError } from '../domain/results.ts';
 import type { Submission } from '../domain/submission.ts';
 import type { TaskError, TaskRecord, TaskStatus, TerminalStatus } from '../domain/task.ts';
 
@@ -138,4 +138,3 @@ export interface TaskStore {
   listWebhookAttempts(taskId: string): Promise<WebhookAttempt[]>;
 }
 
-export type { InferenceModel };

@@ -4,7 +4,6 @@ import { Repeater } from 'graphql-yoga';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Config } from '../../src/config.ts';
-import { createLogger } from '../../src/logger.ts';
 import { trackActiveIteration } from '../../src/observability/activeIteration.ts';
 import { generateWebhookSecret } from '../../src/webhooks/signature.ts';
 import { CANCEL, items, SUBMIT, WATCH } from '../support/fixtures.ts';
