@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
 import type { Config } from './config.ts';
 import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
-import { createRedisTaskEventTarget } from './events/redisEventTarget.ts';
+import { openEventTransport } from './events/openEventTransport.ts';
 import type { TaskEvents } from './events/taskEvents.ts';
 import { createAuthenticator } from './auth/apiKeys.ts';
 import { BrowserPolicy } from './http/browserPolicy.ts';
@@ -43,9 +43,8 @@ export interface App {
 export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const log = options.log ?? createLogger(config.logLevel);
   const store = openStore(config.databaseUrl);
-  // In-process by default; through Redis when instances must hear each other's events.
-  const redis = config.redisUrl ? createRedisTaskEventTarget(config.redisUrl, log) : null;
-  const events: TaskEvents = new EventTargetTaskEvents(redis?.target ?? new EventTarget(), (err) => log.error({ err }, 'a task event listener failed'));
+  // In-process on the embedded store; Redis or LISTEN/NOTIFY when instances must hear each other.
+  const events: TaskEvents = new EventTargetTaskEvents(openEventTransport(config, log), (err) => log.error({ err }, 'a task event listener failed'));
   const webhookPolicy = { allowedHosts: new Set(config.webhookAllowedHosts) };
   const tasks = new TaskOperations({
     store,
@@ -57,9 +56,9 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const browser = new BrowserPolicy(config.corsOrigins);
   const metrics = new Metrics({ store, log });
   const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics });
-  // What this instance needs to serve; a Redis check joins the list once Redis is configured.
+  // What this instance needs to serve; a networked event bus is checked too (`redis`, `postgres`).
   const readinessChecks = [{ name: 'store', check: () => store.ping() }];
-  if (redis) readinessChecks.push({ name: 'redis', check: () => redis.ping() });
+  if (events.transport !== 'in-process') readinessChecks.push({ name: events.transport === 'redis' ? 'redis' : 'events', check: () => events.ping() });
   const ready = createReadinessProbe(readinessChecks, { log, timeoutMs: 2_000 });
   const server = createHttpServer({
     yoga,
@@ -124,7 +123,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
       const { port } = server.address() as AddressInfo;
       const host = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
       url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/graphql`;
-      log.info({ event: 'listening', url, store: store.engine, workers: config.workerConcurrency }, `Longhaul is listening on ${url}`);
+      log.info({ event: 'listening', url, store: store.engine, events: events.transport, workers: config.workerConcurrency }, `Longhaul is listening on ${url}`);
       if (auth.open && !isLoopback(config.host)) {
         log.warn(
           { event: 'open-mode', host: config.host },
@@ -145,7 +144,6 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
       await closed;
       await inference?.close();
       await events.close();
-      await redis?.close();
       await store.close();
       log.info({ event: 'stopped' }, 'Longhaul stopped');
     },

@@ -1,17 +1,21 @@
 import { setMaxListeners } from 'node:events';
 import type { TaskRecord } from '../domain/task.ts';
 import type { TaskEvents, Unsubscribe } from './taskEvents.ts';
+import { inProcessTransport, type EventTransport } from './transport.ts';
 
 /** Typed topic names, in the way graphile-worker names its events. */
 const topics = {
   changed: (taskId: string) => `task:changed:${taskId}`,
   queued: 'task:queued',
   webhookQueued: 'webhook:queued',
+  /** Not a bus topic: only counts this instance's resync followers. */
+  resync: 'resync',
 } as const;
 
 /**
- * TaskEvents over any EventTarget: a plain in-process one by default, or one that relays through
- * Redis (@graphql-yoga/redis-event-target) when several instances must see each other's events.
+ * TaskEvents over an event transport: a plain in-process EventTarget by default, or Redis
+ * (@graphql-yoga/redis-event-target) or PostgreSQL LISTEN/NOTIFY when several instances must hear
+ * each other's events.
  */
 export class EventTargetTaskEvents implements TaskEvents {
   private readonly listeners = new Map<string, number>();
@@ -20,13 +24,20 @@ export class EventTargetTaskEvents implements TaskEvents {
    * A listener that throws would otherwise surface as an uncaught exception and end the process;
    * it is reported to `onListenerError` instead, and the other listeners still run.
    */
+  private readonly target: EventTarget;
+
   constructor(
-    private readonly target: EventTarget = new EventTarget(),
+    private readonly bus: EventTransport = inProcessTransport(),
     private readonly onListenerError: (error: unknown) => void = (error) => console.error(error),
   ) {
+    this.target = bus.target;
     // Many subscribers on one task is normal here, not a leak: no warning past ten listeners.
-    // (Only a native EventTarget keeps that count; the Redis one keeps its own callback sets.)
-    if (target instanceof EventTarget) setMaxListeners(0, target);
+    // (Only a native EventTarget keeps that count; the networked ones keep their own sets.)
+    if (this.target instanceof EventTarget) setMaxListeners(0, this.target);
+  }
+
+  get transport(): string {
+    return this.bus.name;
   }
 
   publishTaskChanged(task: TaskRecord): void {
@@ -35,6 +46,28 @@ export class EventTargetTaskEvents implements TaskEvents {
 
   onTaskChanged(taskId: string, listener: (task: TaskRecord) => void): Unsubscribe {
     return this.listen(topics.changed(taskId), (event) => listener((event as CustomEvent<TaskRecord>).detail));
+  }
+
+  listeningTo(taskId: string): Promise<unknown> | null {
+    return this.bus.listening(topics.changed(taskId));
+  }
+
+  onResync(listener: () => void): Unsubscribe {
+    const off = this.bus.onResync(() => {
+      try {
+        listener();
+      } catch (error) {
+        this.onListenerError(error);
+      }
+    });
+    this.count(topics.resync, +1);
+    let active = true;
+    return () => {
+      if (!active) return;
+      active = false;
+      this.count(topics.resync, -1);
+      off();
+    };
   }
 
   publishTaskQueued(): void {
@@ -60,7 +93,13 @@ export class EventTargetTaskEvents implements TaskEvents {
     return total;
   }
 
-  async close(): Promise<void> {}
+  ping(): Promise<void> {
+    return this.bus.ping();
+  }
+
+  close(): Promise<void> {
+    return this.bus.close();
+  }
 
   private listen(topic: string, listener: (event: Event) => void): Unsubscribe {
     const handler = (event: Event) => {

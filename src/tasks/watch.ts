@@ -5,8 +5,9 @@ import type { TaskStore } from '../store/taskStore.ts';
 
 /**
  * A task's states, for a subscriber: first a fresh read of the store, then every newer state, then
- * the end after a terminal one. It listens before it reads, so no change can fall between the two;
- * `version` drops what the read already covered. A slow subscriber gets the latest state, not a
+ * the end after a terminal one. It listens before it reads, so no change can fall between the two
+ * (on a networked bus it reads again once the subscription is in force, and whenever the bus may
+ * have lost events); `version` drops what a read already covered. A slow subscriber gets the latest state, not a
  * backlog (the terminal state is always the latest, so it is never dropped).
  *
  * Nothing is held until the first pull, and everything is released on return(): a Repeater ends at
@@ -24,7 +25,13 @@ export function watchTask(store: TaskStore, events: TaskEvents, tenant: string, 
     const early: TaskRecord[] = [];
     let live = false;
     const unsubscribe = events.onTaskChanged(id, (task) => (live ? deliver(task) : early.push(task)));
+    // Events can be lost on a networked bus (it dropped, or the subscription was still on its
+    // way): the store is read again then. A failed re-read is not the subscriber's end; the next
+    // event or re-read catches up.
+    const reread = () => store.getTask(tenant, id).then((task) => task && live && deliver(task), () => {});
+    const unsubscribeResync = events.onResync(() => void reread());
     try {
+      const listening = events.listeningTo(id);
       const current = await store.getTask(tenant, id);
       if (!current) {
         stop();
@@ -32,11 +39,13 @@ export function watchTask(store: TaskStore, events: TaskEvents, tenant: string, 
         deliver(current);
         for (const task of early) deliver(task);
         live = true;
+        if (listening && !isTerminal(current.status)) await Promise.race([listening.then(reread), stop]);
       }
     } catch (error) {
       stop(error);
     }
     await stop;
+    unsubscribeResync();
     unsubscribe();
   }, new SlidingBuffer(1));
 }

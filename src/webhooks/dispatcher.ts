@@ -37,7 +37,7 @@ const LOCK_MARGIN_MS = 30_000;
 export class WebhookDispatcher {
   private readonly queue: PQueue;
   private readonly lookup;
-  private unsubscribe: Unsubscribe | null = null;
+  private unsubscribe: Unsubscribe[] = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private retryAt = Number.POSITIVE_INFINITY;
@@ -52,7 +52,7 @@ export class WebhookDispatcher {
   }
 
   start(): void {
-    this.unsubscribe = this.options.events.onWebhookQueued(() => void this.fill());
+    this.unsubscribe = [this.options.events.onWebhookQueued(() => void this.fill()), this.options.events.onResync(() => void this.fill())];
     this.pollTimer = setInterval(() => void this.fill(), this.options.pollIntervalMs);
     this.pollTimer.unref();
     void this.fill();
@@ -61,7 +61,7 @@ export class WebhookDispatcher {
   /** Stops claiming and waits for the attempts in flight (each is bounded by the timeout). */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.unsubscribe?.();
+    for (const off of this.unsubscribe) off();
     if (this.pollTimer) clearInterval(this.pollTimer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     await this.queue.onIdle();

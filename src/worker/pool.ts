@@ -39,7 +39,7 @@ export class WorkerPool {
   private readonly queue: PQueue;
   private readonly stopping = new AbortController();
   private readonly context: RunContext;
-  private unsubscribe: Unsubscribe | null = null;
+  private unsubscribe: Unsubscribe[] = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private filling: Promise<void> | null = null;
   private fillAgain = false;
@@ -55,7 +55,8 @@ export class WorkerPool {
   }
 
   start(): void {
-    this.unsubscribe = this.options.events.onTaskQueued(() => void this.fill());
+    // A wake-up lost on the bus would wait for the poll: a resync claims at once.
+    this.unsubscribe = [this.options.events.onTaskQueued(() => void this.fill()), this.options.events.onResync(() => void this.fill())];
     this.pollTimer = setInterval(() => void this.fill(), this.options.pollIntervalMs);
     this.pollTimer.unref();
     void this.fill();
@@ -66,7 +67,7 @@ export class WorkerPool {
    * waits for them (bounded by `graceMs`; past it, leases expire and the next start resumes them).
    */
   async stop(graceMs: number): Promise<void> {
-    this.unsubscribe?.();
+    for (const off of this.unsubscribe) off();
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.stopping.abort(new RunStopped('shutdown'));
     // A claim may be in flight: wait for it, so that what it took is handed back, not stranded.

@@ -1,9 +1,14 @@
-import { expect, it } from 'vitest';
+import { afterEach, expect, it, vi } from 'vitest';
 import { EventTargetTaskEvents } from '../../src/events/eventTargetEvents.ts';
+import { ResyncSignal } from '../../src/events/resyncSignal.ts';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
 
 it('reports a throwing listener instead of crashing, and still runs the others', () => {
   const reported: unknown[] = [];
-  const events = new EventTargetTaskEvents(new EventTarget(), (error) => reported.push(error));
+  const events = new EventTargetTaskEvents(undefined, (error) => reported.push(error));
   let woken = 0;
   events.onTaskQueued(() => {
     throw new Error('listener bug');
@@ -14,13 +19,55 @@ it('reports a throwing listener instead of crashing, and still runs the others',
   expect(reported).toMatchObject([{ message: 'listener bug' }]);
 });
 
-it('counts listeners per task and in all, and forgets an unsubscribed one once', () => {
+it('counts listeners per task and in all (resync followers included), and forgets an unsubscribed one once', () => {
   const events = new EventTargetTaskEvents();
   const off = events.onTaskChanged('task_a', () => {});
   events.onTaskChanged('task_b', () => {});
   events.onTaskQueued(() => {});
-  expect([events.listenerCount('task_a'), events.listenerCount('task_b'), events.listenerCount()]).toEqual([1, 1, 3]);
+  const offResync = events.onResync(() => {});
+  expect([events.listenerCount('task_a'), events.listenerCount('task_b'), events.listenerCount()]).toEqual([1, 1, 4]);
   off();
   off();
+  offResync();
+  offResync();
   expect([events.listenerCount('task_a'), events.listenerCount()]).toEqual([0, 2]);
+});
+
+it('is in force at once in-process: nothing to wait for before reading the store', () => {
+  const events = new EventTargetTaskEvents();
+  events.onTaskChanged('task_a', () => {});
+  expect(events.listeningTo('task_a')).toBeNull();
+});
+
+it('fires resyncs on a timer while the bus is down, once more when it is back, then stops', () => {
+  vi.useFakeTimers();
+  const signal = new ResyncSignal(1_000, (error) => {
+    throw error;
+  });
+  let fired = 0;
+  const off = signal.on(() => fired++);
+  signal.lost();
+  signal.lost(); // a second loss does not double the timer
+  vi.advanceTimersByTime(3_500);
+  expect([fired, signal.degraded]).toEqual([3, true]);
+  signal.restored();
+  expect([fired, signal.degraded]).toEqual([4, false]);
+  vi.advanceTimersByTime(5_000);
+  expect(fired).toBe(4);
+  off();
+  signal.fire();
+  expect(fired).toBe(4);
+});
+
+it('keeps firing the other followers when one throws, and reports it', () => {
+  const reported: unknown[] = [];
+  const signal = new ResyncSignal(1_000, (error) => reported.push(error));
+  let fired = 0;
+  signal.on(() => {
+    throw new Error('follower bug');
+  });
+  signal.on(() => fired++);
+  signal.fire();
+  expect(fired).toBe(1);
+  expect(reported).toMatchObject([{ message: 'follower bug' }]);
 });
