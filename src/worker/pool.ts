@@ -118,7 +118,9 @@ export class WorkerPool {
     const now = Date.now();
     const fence = { taskId: task.id, owner: this.owner, attempt: task.attempt };
     const released = await this.options.store.releaseTask(fence, { now, availableAt: now, sameAttempt: true });
-    if (released) this.options.events.publishTaskChanged(released);
+    if (!released) return;
+    this.options.events.publishTaskChanged(released);
+    this.options.events.publishTaskQueued();
   }
 
   private async run(task: TaskRecord): Promise<void> {

@@ -208,5 +208,7 @@ async function release(ctx: RunContext, fence: Fence, options: { delayMs: number
   const released = await ctx.store.releaseTask(fence, { now, availableAt: now + options.delayMs, sameAttempt: options.sameAttempt });
   if (!released) return;
   ctx.events.publishTaskChanged(released);
+  // Claimable now (a graceful stop's hand-back): another instance's idle worker can take it at once.
+  if (options.delayMs === 0) ctx.events.publishTaskQueued();
   log.info({ event: 'task:released', retryInMs: options.delayMs }, 'task handed back to the queue');
 }
