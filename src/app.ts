@@ -42,7 +42,7 @@ export interface App {
 /** Wires the parts: transport → task operations → store; pool → store → events → subscribers. */
 export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const log = options.log ?? createLogger(config.logLevel);
-  const store = openStore(config.databaseUrl);
+  const store = openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   // In-process on the embedded store; Redis or LISTEN/NOTIFY when instances must hear each other.
   const events: TaskEvents = new EventTargetTaskEvents(openEventTransport(config, log), (err) => log.error({ err }, 'a task event listener failed'));
   const webhookPolicy = { allowedHosts: new Set(config.webhookAllowedHosts) };
@@ -95,8 +95,8 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
 
     async start() {
       await store.migrate();
-      if (store.engine === 'sqlite') {
-        // The embedded file belongs to this process alone: whatever was running there died with the last one.
+      if (store.ownedByOneProcess) {
+        // Whatever was running there died with the last process: no need to wait for its leases.
         const orphans = await store.expireAllLeases(Date.now());
         if (orphans > 0) log.info({ event: 'recovery', tasks: orphans }, 'resuming tasks interrupted by the last shutdown');
       }

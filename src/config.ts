@@ -6,6 +6,8 @@ export interface Config {
   port: number;
   host: string;
   databaseUrl: string;
+  /** Connections per instance to PostgreSQL (the event bus's LISTEN connection is extra). */
+  databasePoolSize: number;
   /** When set, task events fan out through Redis to every instance. */
   redisUrl: string | null;
   workerConcurrency: number;
@@ -160,6 +162,7 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 4000, 0, 65535),
     host: env.HOST?.trim() || '0.0.0.0',
     databaseUrl: databaseUrl(env),
+    databasePoolSize: integer(env, 'DATABASE_POOL_SIZE', 10, 1, 1_000),
     redisUrl: redisUrl(env),
     workerConcurrency,
     inferenceThreads: integer(env, 'INFERENCE_THREADS', Math.max(1, Math.min(cpus, workerConcurrency)), 1, 256),

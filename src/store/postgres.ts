@@ -52,12 +52,14 @@ class KeyTaken extends Error {}
  */
 export class PostgresTaskStore implements TaskStore {
   readonly engine = 'postgres';
+  readonly ownedByOneProcess = false;
   private readonly pool: pg.Pool;
   private closed: Promise<void> | null = null;
 
-  constructor(connectionString: string) {
+  constructor(connectionString: string, options: { poolSize?: number } = {}) {
     this.pool = new pg.Pool({
       connectionString,
+      max: options.poolSize ?? 10,
       // A parameter in the URL wins over this default.
       application_name: 'longhaul',
       // A pool that cannot hand out a connection for this long is broken; fail instead of hanging.
@@ -368,8 +370,8 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async expireAllLeases(now: number): Promise<number> {
-    // The interface keeps this for an engine that one process owns; a shared database is not one,
-    // and the app calls it for SQLite only. Done faithfully all the same.
+    // For a store one process owns; a shared database is not one (ownedByOneProcess is false), and
+    // the app does not call it here. Done faithfully all the same.
     const result = await this.pool.query(`UPDATE tasks SET lease_expires_at = $1 WHERE status = 'IN_PROGRESS'`, [now - 1]);
     return result.rowCount ?? 0;
   }

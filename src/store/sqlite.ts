@@ -48,6 +48,7 @@ const FENCED = `id = @taskId AND status = 'IN_PROGRESS' AND lease_owner = @owner
  */
 export class SqliteTaskStore implements TaskStore {
   readonly engine = 'sqlite';
+  readonly ownedByOneProcess = true;
   private readonly db: Database.Database;
 
   /** Held open for the life of the store: the OS drops it when the process dies, however it dies. */

@@ -72,6 +72,11 @@ export type CreateTaskResult =
  */
 export interface TaskStore {
   readonly engine: string;
+  /**
+   * True when one process owns the store (the embedded file, under its lock): whatever was running
+   * there when that process last stopped died with it. False for a database that instances share.
+   */
+  readonly ownedByOneProcess: boolean;
   migrate(): Promise<void>;
   close(): Promise<void>;
   /** Liveness of the engine, for /ready. */

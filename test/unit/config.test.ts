@@ -8,6 +8,7 @@ describe('loadConfig', () => {
       port: 4000,
       host: '0.0.0.0',
       databaseUrl: 'sqlite:./data/longhaul.db',
+      databasePoolSize: 10,
       queueMax: 10_000,
       maxItemsPerTask: 100_000,
       maxBodyBytes: 10_485_760,
@@ -19,8 +20,8 @@ describe('loadConfig', () => {
   });
 
   it('reads each variable', () => {
-    const config = loadConfig({ PORT: '0', WORKER_CONCURRENCY: '0', DATABASE_URL: 'sqlite:/tmp/x.db', LOG_LEVEL: 'debug' });
-    expect(config).toMatchObject({ port: 0, workerConcurrency: 0, databaseUrl: 'sqlite:/tmp/x.db', logLevel: 'debug', inferenceThreads: 1 });
+    const config = loadConfig({ PORT: '0', WORKER_CONCURRENCY: '0', DATABASE_URL: 'sqlite:/tmp/x.db', DATABASE_POOL_SIZE: '25', LOG_LEVEL: 'debug' });
+    expect(config).toMatchObject({ port: 0, workerConcurrency: 0, databaseUrl: 'sqlite:/tmp/x.db', databasePoolSize: 25, logLevel: 'debug', inferenceThreads: 1 });
   });
 
   it('reads the webhook settings, and never echoes a bad secret', () => {
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
     ['PORT', 'abc', /PORT="abc"/],
     ['WORKER_CONCURRENCY', '-1', /WORKER_CONCURRENCY/],
     ['QUEUE_MAX', '1.5', /QUEUE_MAX/],
+    ['DATABASE_POOL_SIZE', '0', /DATABASE_POOL_SIZE="0" is not valid: expected a whole number from 1 to 1000/],
     ['DATABASE_URL', 'mysql://x', /DATABASE_URL="mysql:\/\/x" is not valid: expected sqlite:<path> or postgres/],
     ['LOG_LEVEL', 'loud', /LOG_LEVEL="loud" is not valid: expected one of/],
     ['IDEMPOTENCY_TTL_HOURS', '1', /IDEMPOTENCY_TTL_HOURS="1" is not valid: expected a whole number from 24/],
