@@ -122,7 +122,8 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
 
   it('continues at once, on the same attempt, a task handed back by an instance stopped with SIGTERM', async () => {
     const leaving = await worker();
-    const task = await submit(apiA, { items: items(30_000) });
+    // Big enough that the leaving instance is still at it once its successor is up (a few seconds).
+    const task = await submit(apiA, { items: items(100_000) });
     const subscription = webSocketTransport.subscribe(apiB.url, WATCH, { id: task.id });
     const states: any[] = [];
     let successor: ChildServer | null = null;
@@ -142,7 +143,7 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
       await subscription.close();
     }
     expect((await leaving.exited).code).toBe(0);
-    expect(states.at(-1)).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 30_000, attempt: 1 });
+    expect(states.at(-1)).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 100_000, attempt: 1 });
     // From the logs of the two processes: handed back by one, started by the other soon after.
     const released = leaving.logs.find((line) => line.taskId === task.id && line.event === 'task:released');
     const resumed = successor!.logs.find((line) => line.taskId === task.id && line.event === 'task:start');
