@@ -77,6 +77,7 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
     const states: any[] = [];
     let killedAt = 0;
     let successorListening = 0;
+    let successor: ChildServer | null = null;
     try {
       for (;;) {
         const { done, value } = await subscription.next();
@@ -88,13 +89,16 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
           killedAt = Date.now();
           doomed.process.kill('SIGKILL');
           await doomed.exited;
-          await worker();
+          successor = await worker();
           successorListening = Date.now();
         }
       }
     } finally {
       await subscription.close();
     }
+    // Workers are per test: the next test must know which instance ran its task.
+    successor?.process.kill('SIGTERM');
+    await successor?.exited;
     expect(killedAt).toBeGreaterThan(0);
     const last = states.at(-1);
     expect(last).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 40_000, itemsFailed: 0, itemsTotal: 40_000 });
@@ -143,6 +147,8 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
       await subscription.close();
     }
     expect((await leaving.exited).code).toBe(0);
+    successor?.process.kill('SIGTERM');
+    await successor?.exited;
     expect(states.at(-1)).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 100_000, attempt: 1 });
     // From the logs of the two processes: handed back by one, started by the other soon after.
     const released = leaving.logs.find((line) => line.taskId === task.id && line.event === 'task:released');
