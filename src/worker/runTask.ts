@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { isTerminal, type TaskError, type TaskRecord } from '../domain/task.ts';
 import type { TaskEvents } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
@@ -24,8 +25,17 @@ export interface RunContext {
 /** Items read from the store at a time, and sent to a thread at a time. */
 const PAGE_SIZE = 2_000;
 const CHUNK_SIZE = 100;
-/** Chunks in flight per task: enough to keep every thread fed while a result is being recorded. */
-const INFLIGHT_PER_THREAD = 2;
+/**
+ * Chunks in flight per task: enough to keep every thread fed while results are being recorded
+ * (the embedded store writes on this thread; two per thread left them idle during a write).
+ */
+const INFLIGHT_PER_THREAD = 4;
+/**
+ * Results per store write. The embedded store writes synchronously: a checkpoint of thousands of
+ * results held the event loop for tens of milliseconds (every request waited). Written in slices,
+ * each its own fenced transaction, with the event loop free in between.
+ */
+const CHECKPOINT_SLICE = 500;
 
 /**
  * Runs one claimed task to its end: reads pending items page by page, feeds them to the inference
@@ -73,7 +83,12 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
   /** Records the buffered results; the task as it now is, or null when there was nothing to record. */
   const flush = async (publish: boolean): Promise<TaskRecord | null> => {
     if (buffer.length === 0) return null;
-    const updated = await ctx.store.checkpoint(fence, buffer.splice(0), Date.now(), ctx.leaseMs);
+    let updated: TaskRecord | null = null;
+    for (let first = true; buffer.length > 0; first = false) {
+      if (!first) await yieldToEventLoop();
+      updated = await ctx.store.checkpoint(fence, buffer.splice(0, CHECKPOINT_SLICE), Date.now(), ctx.leaseMs);
+      if (!updated) throw new RunStopped('lease-lost');
+    }
     lastCheckpoint = Date.now();
     if (!updated) throw new RunStopped('lease-lost');
     ctx.metrics?.itemsRecorded(updated.itemsSucceeded - recorded.succeeded, updated.itemsFailed - recorded.failed);
