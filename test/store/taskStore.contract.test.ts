@@ -30,6 +30,22 @@ for (const factory of storeFactories) {
     }
     const fenceOf = (task: { id: string; attempt: number }, owner = 'owner-a'): Fence => ({ taskId: task.id, owner, attempt: task.attempt });
 
+    it('stores every one of many creates made at once, and one that fails fails alone', async () => {
+      const submission = validateSubmission({ items: [{ text: 'same id' }] }, limits);
+      const id = newTaskId();
+      const make = (taskId: string) => store.createTask({ id: taskId, tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: clock++ });
+      // The embedded store commits creates that arrive together in one transaction: a duplicate id
+      // among them must not take the others down with it.
+      const outcomes = await Promise.allSettled([make(newTaskId()), make(id), make(id), make(newTaskId()), create({ idempotencyKey: 'k' }), create({ idempotencyKey: 'k' })]);
+      // Exactly one of the two with the same id is refused (which one is the engine's race).
+      expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+      expect([outcomes[1]!.status, outcomes[2]!.status].sort()).toEqual(['fulfilled', 'rejected']);
+      const keyed = outcomes.slice(4).map((outcome) => (outcome as PromiseFulfilledResult<Awaited<ReturnType<typeof create>>>).value);
+      expect(keyed.map((result) => result.created)).toEqual([true, false]);
+      expect(keyed[1]!.task.id).toBe(keyed[0]!.task.id);
+      expect(await store.countQueued()).toBe(4);
+    });
+
     it('creates a task with all its items, queued', async () => {
       const result = await create({ count: 5 });
       expect(result.created).toBe(true);
