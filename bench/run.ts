@@ -6,6 +6,7 @@
  *   --out DIR      write latest.json and BENCHMARKS.md into DIR instead
  *   --repeats N    runs per figure (default 3; min/median/max are taken over them)
  *   --profile DIR  the Longhaul servers write V8 CPU profiles (.cpuprofile) under DIR
+ *   --render       only rewrite BENCHMARKS.md from the results JSON (and bench/optimisations.md)
  *
  * Exits 1 when a benchmark could not run (an error, or under CI=true a missing service); a missed
  * target is a finding, not a failure.
@@ -36,6 +37,7 @@ const { values } = parseArgs({
     out: { type: 'string' },
     repeats: { type: 'string' },
     profile: { type: 'string' },
+    render: { type: 'boolean', default: false },
   },
 });
 
@@ -55,6 +57,15 @@ const outDir = values.out ? resolve(values.out) : null;
 const jsonPath = outDir ? join(outDir, 'latest.json') : join(ROOT, 'bench/results/latest.json');
 const markdownPath = outDir ? join(outDir, 'BENCHMARKS.md') : join(ROOT, 'BENCHMARKS.md');
 const profileDir = values.profile ? resolve(values.profile) : null;
+const optimisations = join(ROOT, 'bench/optimisations.md');
+const appendix = () => (existsSync(optimisations) ? readFileSync(optimisations, 'utf8') : '');
+
+if (values.render) {
+  // BENCHMARKS.md again from the last results, e.g. after bench/optimisations.md changed: nothing is measured.
+  writeFileSync(markdownPath, markdown(JSON.parse(readFileSync(jsonPath, 'utf8')) as Report, appendix()));
+  console.log(`wrote ${markdownPath} from ${jsonPath}`);
+  process.exit(0);
+}
 
 handleInterrupts();
 const started = performance.now();
@@ -138,7 +149,7 @@ if (only && existsSync(jsonPath)) {
 const report: Report = { machine, run: { command, smoke: values.smoke!, repeats, seconds: (performance.now() - started) / 1000 }, suites };
 mkdirSync(join(jsonPath, '..'), { recursive: true });
 writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
-writeFileSync(markdownPath, markdown(report));
+writeFileSync(markdownPath, markdown(report, appendix()));
 console.log(consoleTable({ ...report, suites: results }));
 console.log(`\nwrote ${jsonPath} and ${markdownPath} in ${Math.round(report.run.seconds)} s`);
 process.exit(results.some((r) => r.status === 'failed') ? 1 : 0);

@@ -85,14 +85,18 @@ export async function runHttpLoad(options: LoadOptions): Promise<LoadResult> {
     }
   };
   const edges: Array<Promise<void> | void> = [];
-  const timers = options.onWindow
-    ? [
-        setTimeout(() => edges.push(options.onWindow!('start')), options.warmupMs),
-        setTimeout(() => edges.push(options.onWindow!('end')), options.warmupMs + options.durationMs),
-      ]
-    : [];
+  const fired = new Set<'start' | 'end'>();
+  const edge = (which: 'start' | 'end') => {
+    if (!options.onWindow || fired.has(which)) return;
+    fired.add(which);
+    edges.push(options.onWindow(which));
+  };
+  const timers = [setTimeout(() => edge('start'), options.warmupMs), setTimeout(() => edge('end'), options.warmupMs + options.durationMs)];
   await Promise.all(Array.from({ length: options.concurrency }, client));
   for (const timer of timers) clearTimeout(timer);
+  // The clients keep their own deadline and may finish a moment before the timer: every edge is reported all the same.
+  edge('start');
+  edge('end');
   await Promise.all(edges);
   agent.destroy();
   const seconds = options.durationMs / 1000;

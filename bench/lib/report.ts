@@ -42,8 +42,12 @@ export function consoleTable(report: Report): string {
 
 const md = (text: string) => text.replace(/\|/g, '\\|');
 
-/** BENCHMARKS.md: what `npm run bench` measured, on what, and against which target. */
-export function markdown(report: Report): string {
+/**
+ * BENCHMARKS.md: what `npm run bench` measured, on what, and against which target; then
+ * `appendix` (bench/optimisations.md: the profiles and before/after figures of each fix, written
+ * by hand because a before is a different commit).
+ */
+export function markdown(report: Report, appendix = ''): string {
   const { machine } = report;
   const out: string[] = [];
   out.push('# Benchmarks', '');
@@ -101,5 +105,6 @@ export function markdown(report: Report): string {
     for (const n of suite.notes) out.push(`- ${md(n)}`);
     out.push(`- Run at ${suite.startedAt}; took ${Math.round(suite.seconds)} s.`, '');
   }
+  if (appendix.trim()) out.push(appendix.trim(), '');
   return `${out.join('\n').trimEnd()}\n`;
 }
