@@ -19,13 +19,12 @@ const topics = {
  */
 export class EventTargetTaskEvents implements TaskEvents {
   private readonly listeners = new Map<string, number>();
+  private readonly target: EventTarget;
 
   /**
    * A listener that throws would otherwise surface as an uncaught exception and end the process;
    * it is reported to `onListenerError` instead, and the other listeners still run.
    */
-  private readonly target: EventTarget;
-
   constructor(
     private readonly bus: EventTransport = inProcessTransport(),
     private readonly onListenerError: (error: unknown) => void = (error) => console.error(error),

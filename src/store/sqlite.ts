@@ -48,9 +48,10 @@ const FENCED = `id = @taskId AND status = 'IN_PROGRESS' AND lease_owner = @owner
  */
 export class SqliteTaskStore implements TaskStore {
   readonly engine = 'sqlite';
-  private readonly pendingCreates: Array<{ task: NewTask; resolve: (result: CreateTaskResult) => void; reject: (error: unknown) => void }> = [];
   readonly ownedByOneProcess = true;
   private readonly db: Database.Database;
+  /** Submits waiting for the next group commit (see createTask). */
+  private readonly pendingCreates: Array<{ task: NewTask; resolve: (result: CreateTaskResult) => void; reject: (error: unknown) => void }> = [];
 
   /** Held open for the life of the store: the OS drops it when the process dies, however it dies. */
   private readonly ownership: Database.Database | null;

@@ -7,8 +7,8 @@ import type { TaskStore } from '../store/taskStore.ts';
  * A task's states, for a subscriber: first a fresh read of the store, then every newer state, then
  * the end after a terminal one. It listens before it reads, so no change can fall between the two
  * (on a networked bus it reads again once the subscription is in force, and whenever the bus may
- * have lost events); `version` drops what a read already covered. A slow subscriber gets the latest state, not a
- * backlog (the terminal state is always the latest, so it is never dropped).
+ * have lost events); `version` drops what a read already covered. A slow subscriber gets the
+ * latest state, not a backlog (the terminal state is always the latest, so it is never dropped).
  *
  * Nothing is held until the first pull, and everything is released on return(): a Repeater ends at
  * once when the consumer leaves, even while it waits for an event.
