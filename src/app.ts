@@ -58,7 +58,7 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics });
   // What this instance needs to serve; a networked event bus is checked too (`redis`, `postgres`).
   const readinessChecks = [{ name: 'store', check: () => store.ping() }];
-  if (events.transport !== 'in-process') readinessChecks.push({ name: events.transport === 'redis' ? 'redis' : 'events', check: () => events.ping() });
+  if (events.transport !== 'in-process') readinessChecks.push({ name: events.transport, check: () => events.ping() });
   const ready = createReadinessProbe(readinessChecks, { log, timeoutMs: 2_000 });
   const server = createHttpServer({
     yoga,

@@ -77,25 +77,18 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
     const states: any[] = [];
     let killedAt = 0;
     let successorListening = 0;
-    let successor: ChildServer | null = null;
-    try {
-      for (;;) {
-        const { done, value } = await subscription.next();
-        if (done) break;
-        const state = value.data.taskUpdated;
-        states.push({ ...state, seenAt: Date.now() });
-        // Mid-task, with results checkpointed: the working instance dies without a word.
-        if (!killedAt && state.itemsSucceeded > 0 && state.itemsSucceeded < 30_000) {
-          killedAt = Date.now();
-          doomed.process.kill('SIGKILL');
-          await doomed.exited;
-          successor = await worker();
-          successorListening = Date.now();
-        }
+    let successor = null as ChildServer | null; // assigned in the callback
+    await follow(subscription, async (state) => {
+      states.push({ ...state, seenAt: Date.now() });
+      // Mid-task, with results checkpointed: the working instance dies without a word.
+      if (!killedAt && state.itemsSucceeded > 0 && state.itemsSucceeded < 30_000) {
+        killedAt = Date.now();
+        doomed.process.kill('SIGKILL');
+        await doomed.exited;
+        successor = await worker();
+        successorListening = Date.now();
       }
-    } finally {
-      await subscription.close();
-    }
+    });
     // Workers are per test: the next test must know which instance ran its task.
     successor?.process.kill('SIGTERM');
     await successor?.exited;
@@ -130,22 +123,15 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
     const task = await submit(apiA, { items: items(100_000) });
     const subscription = webSocketTransport.subscribe(apiB.url, WATCH, { id: task.id });
     const states: any[] = [];
-    let successor: ChildServer | null = null;
-    try {
-      for (;;) {
-        const { done, value } = await subscription.next();
-        if (done) break;
-        const state = value.data.taskUpdated;
-        states.push(state);
-        if (!successor && state.itemsSucceeded > 0 && state.status === 'IN_PROGRESS') {
-          // The successor polls once a minute: only the hand-back's wake-up can start it sooner.
-          successor = await start({ WORKER_CONCURRENCY: '1', INFERENCE_THREADS: '1', POLL_INTERVAL_MS: '60000' });
-          leaving.process.kill('SIGTERM');
-        }
+    let successor = null as ChildServer | null; // assigned in the callback
+    await follow(subscription, async (state) => {
+      states.push(state);
+      if (!successor && state.itemsSucceeded > 0 && state.status === 'IN_PROGRESS') {
+        // The successor polls once a minute: only the hand-back's wake-up can start it sooner.
+        successor = await start({ WORKER_CONCURRENCY: '1', INFERENCE_THREADS: '1', POLL_INTERVAL_MS: '60000' });
+        leaving.process.kill('SIGTERM');
       }
-    } finally {
-      await subscription.close();
-    }
+    });
     expect((await leaving.exited).code).toBe(0);
     successor?.process.kill('SIGTERM');
     await successor?.exited;
@@ -174,10 +160,7 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
         const states: any[] = [];
         let killed = false;
         try {
-          for (;;) {
-            const { done, value } = await subscription.next();
-            if (done) break;
-            const state = value.data.taskUpdated;
+          await follow(subscription, async (state) => {
             states.push({ ...state, redisDown: killed });
             if (!killed && state.itemsSucceeded > 0 && state.status === 'IN_PROGRESS') {
               killed = true;
@@ -185,9 +168,8 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
               // The outage is seen: /ready names Redis while it is gone.
               await untilReady(apiB, 503);
             }
-          }
+          });
         } finally {
-          await subscription.close();
           if (killed) await redis.start();
         }
         // No event crossed Redis after the kill, yet the subscriber saw the work go on and end:
@@ -206,6 +188,22 @@ describe.skipIf(!ready)('separate instances on one PostgreSQL and one Redis', ()
     }, 120_000);
   }
 });
+
+/**
+ * Reads a subscription to its end, handing each state to `onState` (which may act on the
+ * instances meanwhile: the next state is read once it is done); closes it whatever happens.
+ */
+async function follow(subscription: AsyncIterableIterator<any> & { close(): Promise<void> }, onState: (state: any) => Promise<void>): Promise<void> {
+  try {
+    for (;;) {
+      const { done, value } = await subscription.next();
+      if (done) return;
+      await onState(value.data.taskUpdated);
+    }
+  } finally {
+    await subscription.close();
+  }
+}
 
 /** Waits (bounded) for /ready to answer `status`. */
 async function untilReady(on: ChildServer, status: number, timeoutMs = 20_000): Promise<void> {

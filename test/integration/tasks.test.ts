@@ -1,22 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { engines } from '../support/engines.ts';
-import { startTestServer, type TestServer } from '../support/server.ts';
+import { engineCases } from '../support/engines.ts';
+import type { TestServer } from '../support/server.ts';
 import { collect, transports } from '../support/subscriptions.ts';
 import { CANCEL, items, NEGATIVE, POSITIVE, RESULTS, SUBMIT, TASK, WATCH } from '../support/fixtures.ts';
 
-describe.each(engines.map((engine) => [engine.name, engine] as const))('on %s', (_name, current) => {
+describe.each(engineCases)('on %s', (_name, engine) => {
   let server: TestServer;
 
-  let dispose: (() => Promise<void>) | undefined;
-
   beforeAll(async () => {
-    const engine = await current.setup();
-    dispose = engine.dispose;
-    server = await startTestServer({ ...engine.config, workerConcurrency: 1, inferenceThreads: 2, maxItemTokens: 50 });
+    server = await engine.start({ workerConcurrency: 1, inferenceThreads: 2, maxItemTokens: 50 });
   });
   afterAll(async () => {
     await server?.stop();
-    await dispose?.();
   });
 
   async function submit(input: Record<string, unknown>) {

@@ -3,8 +3,8 @@ import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { captureLogs } from '../support/logCapture.ts';
-import { engines } from '../support/engines.ts';
-import { graphqlRequest, startTestServer, type TestServer } from '../support/server.ts';
+import { engineCases } from '../support/engines.ts';
+import { graphqlRequest, type TestServer } from '../support/server.ts';
 import { CANCEL, items, RESULTS, SUBMIT, TASK, WATCH } from '../support/fixtures.ts';
 
 const KEY_A = 'alpha-key-0123456789-abcdef';
@@ -13,21 +13,17 @@ const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 const logs = captureLogs('debug');
 
-describe.each(engines.map((engine) => [engine.name, engine] as const))('on %s', (_name, current) => {
+describe.each(engineCases)('on %s', (_name, engine) => {
   let server: TestServer;
-  let dispose: (() => Promise<void>) | undefined;
   beforeAll(async () => {
     // API-only: tasks stay queued, so they can be read, listed, subscribed to and cancelled at will.
-    const engine = await current.setup();
-    dispose = engine.dispose;
-    server = await startTestServer(
-      { ...engine.config, workerConcurrency: 0, apiKeys: [{ tenant: 'alpha', key: KEY_A }, { tenant: 'bravo', key: KEY_B }] },
+    server = await engine.start(
+      { workerConcurrency: 0, apiKeys: [{ tenant: 'alpha', key: KEY_A }, { tenant: 'bravo', key: KEY_B }] },
       { log: logs.log },
     );
   });
   afterAll(async () => {
     await server?.stop();
-    await dispose?.();
   });
 
   const gqlAs = (key: string | null, query: string, variables?: Record<string, unknown>) => graphqlRequest(server.url, query, variables, key ? bearer(key) : {});
