@@ -1,4 +1,5 @@
 /** worker_threads entry: owns one copy of the models and answers chunks one at a time. */
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceModel, ItemOutcome } from '../domain/results.ts';
 import { loadModels, type ModelOptions } from './models.ts';
@@ -17,11 +18,15 @@ export interface CrashRequest {
   crash: true;
 }
 
+/** Linux nice value of the inference threads: a CPU share of about 1/10 against the main thread's. */
+const INFERENCE_NICE = 10;
+
 export type ThreadRequest = ChunkRequest | CrashRequest;
 export type ThreadReply = { ready: true } | { id: number; outcomes: ItemOutcome[] };
 
 if (!parentPort) throw new Error('thread.ts must run as a worker thread');
 const port = parentPort;
+lowerOwnPriority();
 const models = loadModels(workerData as ModelOptions);
 
 port.on('message', (msg: ThreadRequest) => {
@@ -30,3 +35,19 @@ port.on('message', (msg: ThreadRequest) => {
   port.postMessage(reply);
 });
 port.postMessage({ ready: true } satisfies ThreadReply);
+
+/**
+ * Model work yields the CPU to the main thread whenever both want it: requests, polls and event
+ * delivery stay fast while the pool is saturated, and the threads lose nothing when the main thread
+ * is idle. Linux keeps a nice value per thread, and pid 0 means the calling thread, so this lowers
+ * only this thread; elsewhere (macOS, Windows) it may lower the whole process or be refused, so
+ * it is left alone there.
+ */
+function lowerOwnPriority(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    setPriority(0, INFERENCE_NICE);
+  } catch {
+    // A sandbox may forbid it; the threads then run at normal priority, which is only slower to yield.
+  }
+}

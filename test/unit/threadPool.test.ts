@@ -1,5 +1,6 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { InferenceThreads } from '../../src/inference/threadPool.ts';
 import type { ItemOutcome } from '../../src/domain/results.ts';
@@ -124,5 +125,29 @@ describe('InferenceThreads', slow, () => {
     expect(threads.size).toBe(1);
     const results = await Promise.all(after);
     expect(results.map(entityTexts)).toEqual([expectedTexts(2, 5), expectedTexts(3, 5)]);
+  });
+});
+
+/** Nice values of this process's threads, from /proc (Linux keeps one per thread). */
+function threadNiceValues(): number[] {
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // Fields after the command name (which may hold spaces): state is field 3, nice field 19.
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    } catch {
+      return []; // the thread ended meanwhile
+    }
+  });
+}
+
+describe.runIf(process.platform === 'linux')('inference thread priority', slow, () => {
+  it('runs model threads below the main thread, so requests win the CPU when both want it', async () => {
+    const lowered = () => threadNiceValues().filter((nice) => nice === 10).length;
+    const before = lowered();
+    const threads = await start(2);
+    expect(lowered()).toBe(before + 2);
+    expect(threadNiceValues()).toContain(0); // the rest of the process is left alone
+    await threads.close();
   });
 });
