@@ -277,10 +277,10 @@ export class SqliteTaskStore implements TaskStore {
   async checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null> {
     const owned = this.stmt(`SELECT seq FROM tasks WHERE ${FENCED}`).pluck();
     // `status IS NULL` makes a result final: an item is never recorded twice, even if computed twice.
+    // Positional parameters: binding an object by name costs a third more per item, on the event loop.
     const record = this.stmt(`
-      UPDATE task_items SET status = @status, output = @output, error_code = @errorCode, error_message = @errorMessage,
-                            completed_attempt = @attempt
-      WHERE task_seq = @seq AND idx = @index AND status IS NULL`);
+      UPDATE task_items SET status = ?, output = ?, error_code = ?, error_message = ?, completed_attempt = ?
+      WHERE task_seq = ? AND idx = ? AND status IS NULL`);
     const bump = this.stmt(`
       UPDATE tasks SET items_succeeded = items_succeeded + @succeeded, items_failed = items_failed + @failed,
                        updated_at = @now, lease_expires_at = @leaseUntil, version = version + 1
@@ -291,15 +291,11 @@ export class SqliteTaskStore implements TaskStore {
       let succeeded = 0;
       let failed = 0;
       for (const { index, outcome } of results) {
-        const changes = record.run({
-          seq,
-          index,
-          attempt: fence.attempt,
-          status: outcome.ok ? 'SUCCEEDED' : 'FAILED',
-          output: outcome.ok ? JSON.stringify(outcome.output) : null,
-          errorCode: outcome.ok ? null : outcome.error.code,
-          errorMessage: outcome.ok ? null : outcome.error.message,
-        }).changes;
+        const changes = (
+          outcome.ok
+            ? record.run('SUCCEEDED', JSON.stringify(outcome.output), null, null, fence.attempt, seq, index)
+            : record.run('FAILED', null, outcome.error.code, outcome.error.message, fence.attempt, seq, index)
+        ).changes;
         if (outcome.ok) succeeded += changes;
         else failed += changes;
       }

@@ -39,8 +39,8 @@ const CHECKPOINT_SLICE = 500;
 
 /**
  * Runs one claimed task to its end: reads pending items page by page, feeds them to the inference
- * threads in chunks, checkpoints results at most every `checkpointIntervalMs` (each checkpoint is
- * also the progress event), and ends the task. Every write is fenced by owner + attempt.
+ * threads in chunks, records results as they finish (in slices) and publishes progress at most
+ * every `checkpointIntervalMs`, and ends the task. Every write is fenced by owner + attempt.
  */
 export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: AbortSignal): Promise<void> {
   const fence: Fence = { taskId: claimed.id, owner: ctx.owner, attempt: claimed.attempt };
@@ -76,31 +76,47 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
   cleanups.push(() => clearInterval(heartbeat));
 
   const buffer: ItemResult[] = [];
-  let lastCheckpoint = Date.now();
+  let lastPublished = Date.now();
   // The counters as this run last saw them: a checkpoint's record, less these, is what it recorded
   // (an item computed twice is recorded once, so it is counted once).
   let recorded = { succeeded: claimed.itemsSucceeded, failed: claimed.itemsFailed };
-  /** Records the buffered results; the task as it now is, or null when there was nothing to record. */
-  const flush = async (publish: boolean): Promise<TaskRecord | null> => {
-    if (buffer.length === 0) return null;
-    let updated: TaskRecord | null = null;
-    for (let first = true; buffer.length > 0; first = false) {
-      if (!first) await yieldToEventLoop();
-      updated = await ctx.store.checkpoint(fence, buffer.splice(0, CHECKPOINT_SLICE), Date.now(), ctx.leaseMs);
-      if (!updated) throw new RunStopped('lease-lost');
-    }
-    lastCheckpoint = Date.now();
+  /** The task after this run's latest write; published as progress at most every checkpointIntervalMs. */
+  let latest: TaskRecord | null = null;
+  let publishedVersion = claimed.version;
+  const writeSlice = async (): Promise<void> => {
+    const updated = await ctx.store.checkpoint(fence, buffer.splice(0, CHECKPOINT_SLICE), Date.now(), ctx.leaseMs);
     if (!updated) throw new RunStopped('lease-lost');
     ctx.metrics?.itemsRecorded(updated.itemsSucceeded - recorded.succeeded, updated.itemsFailed - recorded.failed);
     recorded = { succeeded: updated.itemsSucceeded, failed: updated.itemsFailed };
-    if (publish) ctx.events.publishTaskChanged(updated);
-    return updated;
+    latest = updated;
+  };
+  /** Records every buffered result; the task as this run last wrote it, or null if it wrote nothing. */
+  const flush = async (publish: boolean): Promise<TaskRecord | null> => {
+    for (let first = true; buffer.length > 0; first = false) {
+      if (!first) await yieldToEventLoop();
+      await writeSlice();
+    }
+    if (publish) {
+      lastPublished = Date.now();
+      if (latest && latest.version > publishedVersion) {
+        publishedVersion = latest.version;
+        ctx.events.publishTaskChanged(latest);
+      }
+    }
+    return latest;
+  };
+  /**
+   * Full slices are written as soon as they fill, so few results wait in memory (they would
+   * survive young-generation GCs, which then stall the event loop copying them); progress is
+   * published, and the rest written, on the interval.
+   */
+  const record = async (): Promise<void> => {
+    if (Date.now() - lastPublished >= ctx.checkpointIntervalMs) await flush(true);
+    else if (buffer.length >= CHECKPOINT_SLICE) await writeSlice();
   };
 
   try {
-    await processItems(claimed, fence, ctx, signal, buffer, async () => {
-      if (Date.now() - lastCheckpoint >= ctx.checkpointIntervalMs) await flush(true);
-    });
+    await processItems(claimed, fence, ctx, signal, buffer, record);
     const last = (await flush(false)) ?? (await ctx.store.getTask(claimed.tenant, claimed.id));
     if (last && last.itemsSucceeded + last.itemsFailed !== last.itemsTotal) {
       // Cannot happen while every chunk is accounted for; if it does, retrying beats a SUCCEEDED with holes.
@@ -120,7 +136,7 @@ async function processItems(
   ctx: RunContext,
   signal: AbortSignal,
   buffer: ItemResult[],
-  maybeCheckpoint: () => Promise<void>,
+  record: () => Promise<void>,
 ): Promise<void> {
   const inflight = new Set<Promise<void>>();
   const maxInflight = ctx.inference.size * INFLIGHT_PER_THREAD;
@@ -152,7 +168,7 @@ async function processItems(
         );
         const tracked = job.finally(() => inflight.delete(tracked));
         inflight.add(tracked);
-        await maybeCheckpoint();
+        await record();
       }
     }
     await Promise.all(inflight);
