@@ -3,6 +3,8 @@ import { isTerminal, itemsDone, type TaskRecord } from './task.ts';
 const MIN_POLL_MS = 500;
 const MAX_POLL_MS = 30_000;
 const QUEUED_POLL_MS_PER_POSITION = 500;
+/** Queue positions that change the hint: from here on it is the longest interval. */
+export const POLL_HINT_POSITIONS = MAX_POLL_MS / QUEUED_POLL_MS_PER_POSITION;
 
 const clamp = (value: number, min: number, max: number) => Math.min(max, Math.max(min, value));
 

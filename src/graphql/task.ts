@@ -11,12 +11,15 @@ import { TaskErrorRef } from './taskError.ts';
 /**
  * queuePosition and suggestedNextPollTime both need the position: one store read per task record
  * per response. Keyed by the record itself, so each subscription event (a new record) reads afresh.
+ * The hint alone needs only the first positions (a bounded count: a submit's answer must not cost
+ * O(queue)); once the exact position is asked for, the hint uses it too.
  */
-const queuePositions = new WeakMap<TaskRecord, Promise<number | null>>();
-function queuePositionOf(task: TaskRecord, ctx: GraphQLContext): Promise<number | null> {
-  let position = queuePositions.get(task);
-  if (!position) queuePositions.set(task, (position = ctx.tasks.queuePosition(task)));
-  return position;
+const queuePositions = new WeakMap<TaskRecord, { exact?: Promise<number | null>; forHint?: Promise<number | null> }>();
+function queuePositionOf(task: TaskRecord, ctx: GraphQLContext, use: 'exact' | 'forHint'): Promise<number | null> {
+  let known = queuePositions.get(task);
+  if (!known) queuePositions.set(task, (known = {}));
+  if (use === 'exact') return (known.exact ??= ctx.tasks.queuePosition(task));
+  return known.exact ?? (known.forHint ??= ctx.tasks.queuePosition(task, true));
 }
 
 export const TaskStatusEnum = builder.enumType('TaskStatus', { values: TASK_STATUSES });
@@ -62,7 +65,7 @@ export const TaskRef = builder.node(builder.objectRef<TaskRecord>('Task'), {
       type: 'DateTime',
       nullable: true,
       description: 'When polling again is worthwhile; null once the task is terminal.',
-      resolve: async (task, _args, ctx) => suggestedNextPollTime(task, Date.now(), await queuePositionOf(task, ctx)),
+      resolve: async (task, _args, ctx) => suggestedNextPollTime(task, Date.now(), await queuePositionOf(task, ctx, 'forHint')),
     }),
     estimatedCompletionTime: t.field({
       type: 'DateTime',
@@ -73,7 +76,7 @@ export const TaskRef = builder.node(builder.objectRef<TaskRecord>('Task'), {
     queuePosition: t.int({
       nullable: true,
       description: '1 = next to run. Null unless QUEUED.',
-      resolve: (task, _args, ctx) => queuePositionOf(task, ctx),
+      resolve: (task, _args, ctx) => queuePositionOf(task, ctx, 'exact'),
     }),
     attempt: t.exposeInt('attempt', { description: 'Runs started so far: above 1 after a crash or a retry.' }),
     maxAttempts: t.exposeInt('maxAttempts'),

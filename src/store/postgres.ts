@@ -183,15 +183,16 @@ export class PostgresTaskStore implements TaskStore {
     return rows.map((row) => ({ task: taskOf(row), position: Number(row.seq) }));
   }
 
-  async queuePosition(id: string): Promise<number> {
-    // Two range counts on the queue index (priority DESC, seq) rather than one scan of the queue.
+  async queuePosition(id: string, atMost?: number): Promise<number> {
+    // Two range counts on the queue index (priority DESC, seq) rather than one scan of the queue;
+    // each stops at the cap (LIMIT NULL: none).
     const { rows } = await this.pool.query<{ ahead: string }>(
-      `SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority > me.priority)
-            + (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority = me.priority AND seq < me.seq) AS ahead
-       FROM tasks me WHERE id = $1`,
-      [id],
+      `WITH me AS (SELECT priority, seq FROM tasks WHERE id = $1)
+       SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t, me WHERE t.status = 'QUEUED' AND t.priority > me.priority LIMIT $2) a)
+            + (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t, me WHERE t.status = 'QUEUED' AND t.priority = me.priority AND t.seq < me.seq LIMIT $2) b) AS ahead`,
+      [id, atMost === undefined ? null : Math.max(0, atMost - 1)],
     );
-    return Number(rows[0]?.ahead ?? 0) + 1;
+    return Math.min(Number(rows[0]?.ahead ?? 0) + 1, atMost ?? Number.POSITIVE_INFINITY);
   }
 
   async findByIdempotencyKey(tenant: string, key: string): Promise<{ task: TaskRecord; fingerprint: string } | null> {

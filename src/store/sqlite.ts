@@ -177,15 +177,18 @@ export class SqliteTaskStore implements TaskStore {
     return rows.map((row) => ({ task: taskFromRow(row), position: row.seq }));
   }
 
-  async queuePosition(id: string): Promise<number> {
-    // Two range counts on the queue index (priority DESC, seq) rather than one scan of the queue.
+  async queuePosition(id: string, atMost?: number): Promise<number> {
+    const me = this.stmt('SELECT priority, seq FROM tasks WHERE id = ?').get(id) as { priority: number; seq: number } | undefined;
+    if (!me) return 1;
+    // Two range counts on the queue index (priority DESC, seq) rather than one scan of the queue;
+    // each stops at the cap (LIMIT -1: none).
+    const limit = atMost === undefined ? -1 : Math.max(0, atMost - 1);
     const ahead = this.stmt(`
-      SELECT (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority > me.priority)
-           + (SELECT COUNT(*) FROM tasks WHERE status = 'QUEUED' AND priority = me.priority AND seq < me.seq)
-      FROM tasks me WHERE id = ?`)
+      SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'QUEUED' AND priority > @priority LIMIT @limit))
+           + (SELECT COUNT(*) FROM (SELECT 1 FROM tasks WHERE status = 'QUEUED' AND priority = @priority AND seq < @seq LIMIT @limit))`)
       .pluck()
-      .get(id) as number | undefined;
-    return (ahead ?? 0) + 1;
+      .get({ ...me, limit }) as number;
+    return Math.min(ahead + 1, atMost ?? Number.POSITIVE_INFINITY);
   }
 
   async findByIdempotencyKey(tenant: string, key: string) {

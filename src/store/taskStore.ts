@@ -90,8 +90,10 @@ export interface TaskStore {
   /**
    * 1-based place in claim order: 1 + the queued tasks that will be claimed before this one. Asked
    * of a task the caller saw QUEUED; if it was claimed since, nothing is ahead of it any more.
+   * With `atMost`, counting stops there (a position past it is reported as `atMost`): what a poll
+   * hint needs, at a cost bounded however long the queue.
    */
-  queuePosition(id: string): Promise<number>;
+  queuePosition(id: string, atMost?: number): Promise<number>;
   /** The tenant's task for an idempotency key, with the fingerprint of the request that created it. */
   findByIdempotencyKey(tenant: string, key: string): Promise<{ task: TaskRecord; fingerprint: string } | null>;
   countQueued(): Promise<number>;

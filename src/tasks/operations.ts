@@ -2,9 +2,11 @@ import { encodeCursor, pageRequest, type PagingNames } from '../domain/cursor.ts
 import { LonghaulError, notFound } from '../domain/errors.ts';
 import { assertTaskId, isTaskId, newTaskId } from '../domain/ids.ts';
 import { submissionFingerprint, validateSubmission, type SubmissionInput, type SubmissionLimits } from '../domain/submission.ts';
+import { POLL_HINT_POSITIONS } from '../domain/pollHints.ts';
 import type { TaskRecord, TaskStatus } from '../domain/task.ts';
 import type { TaskEvents } from '../events/taskEvents.ts';
-import type { StoredResult, TaskStore, WebhookAttempt } from '../store/taskStore.ts';
+import type { CreateTaskResult, StoredResult, TaskStore, WebhookAttempt } from '../store/taskStore.ts';
+import { QueueAdmission } from './queueAdmission.ts';
 import { watchTask } from './watch.ts';
 
 function sameRequestOrConflict(existing: { task: TaskRecord; fingerprint: string }, fingerprint: string, key: string): TaskRecord {
@@ -38,7 +40,11 @@ const RESULT_PAGE = { default: 100, max: 1_000 };
  * rules, so the transports differ only in shape. `tenant` scopes everything a caller can see.
  */
 export class TaskOperations {
-  constructor(private readonly options: TaskOperationsOptions) {}
+  private readonly admission: QueueAdmission;
+
+  constructor(private readonly options: TaskOperationsOptions) {
+    this.admission = new QueueAdmission(() => options.store.countQueued(), options.limits.queueMax);
+  }
 
   async submit(tenant: string, input: SubmissionInput): Promise<TaskRecord> {
     const { store, events, limits } = this.options;
@@ -50,12 +56,18 @@ export class TaskOperations {
       if (existing) return sameRequestOrConflict(existing, fingerprint, submission.idempotencyKey);
     }
     if (submission.webhookUrl !== null) await this.options.checkWebhookUrl(submission.webhookUrl);
-    const queued = await store.countQueued();
-    if (queued >= limits.queueMax) {
-      throw new LonghaulError('QUEUE_FULL', `the queue is full (${queued} tasks waiting): retry later`, { retryAfterSeconds: 5 });
+    await this.admission.admit();
+    let result: CreateTaskResult;
+    try {
+      result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint, now: Date.now() });
+    } catch (error) {
+      this.admission.release();
+      throw error;
     }
-    const result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint, now: Date.now() });
-    if (!result.created) return sameRequestOrConflict(result, fingerprint, submission.idempotencyKey!);
+    if (!result.created) {
+      this.admission.release();
+      return sameRequestOrConflict(result, fingerprint, submission.idempotencyKey!);
+    }
     events.publishTaskQueued();
     return result.task;
   }
@@ -100,9 +112,13 @@ export class TaskOperations {
     };
   }
 
-  /** Null unless the task (as the caller saw it) is queued. */
-  queuePosition(task: TaskRecord): Promise<number | null> {
-    return task.status === 'QUEUED' ? this.options.store.queuePosition(task.id) : Promise.resolve(null);
+  /**
+   * Null unless the task (as the caller saw it) is queued. `forHintOnly`: the position only as far
+   * as a poll hint tells positions apart, which costs the same however long the queue.
+   */
+  queuePosition(task: TaskRecord, forHintOnly = false): Promise<number | null> {
+    if (task.status !== 'QUEUED') return Promise.resolve(null);
+    return this.options.store.queuePosition(task.id, forHintOnly ? POLL_HINT_POSITIONS : undefined);
   }
 
   /** Delivery attempts of the task's webhook, oldest first. */

@@ -80,6 +80,13 @@ for (const factory of storeFactories) {
       expect(await store.queuePosition(urgent.id)).toBe(1);
       expect(await store.queuePosition(first.id)).toBe(2);
       expect(await store.queuePosition(low.id)).toBe(4);
+      // Capped: counting stops at atMost, in both ranges (higher priority, same priority earlier).
+      expect(await store.queuePosition(low.id, 2)).toBe(2);
+      expect(await store.queuePosition(low.id, 4)).toBe(4);
+      expect(await store.queuePosition(low.id, 9)).toBe(4);
+      expect(await store.queuePosition(second.id, 2)).toBe(2);
+      expect(await store.queuePosition(second.id, 3)).toBe(3);
+      expect(await store.queuePosition(urgent.id, 1)).toBe(1);
       expect(await store.countQueued()).toBe(4);
       const order = [];
       for (let i = 0; i < 4; i++) order.push((await store.claimNextTask('owner-a', clock, LEASE))!.id);
