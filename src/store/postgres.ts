@@ -43,6 +43,17 @@ function taskOf(row: PgTaskRow): TaskRecord {
 /** Thrown inside createTask's transaction to roll it back: the idempotency key is taken. */
 class KeyTaken extends Error {}
 
+/** Items that one multi-row insert of text can carry: one batch, and no U+0000 (see insertItems). */
+function fitsOneStatement(items: ReadonlyArray<{ id: string | null; text: string }>): boolean {
+  if (items.length > ITEM_BATCH) return false;
+  let chars = 0;
+  for (const { id, text } of items) {
+    chars += text.length + (id?.length ?? 0);
+    if (text.includes('\0') || id?.includes('\0')) return false;
+  }
+  return chars < ITEM_BATCH_CHARS;
+}
+
 /**
  * The scale-out store: every instance shares one PostgreSQL database. Nothing is serialised in
  * this process; every guarantee comes from the database: every write of a running task is
@@ -104,8 +115,10 @@ export class PostgresTaskStore implements TaskStore {
     const key = submission.idempotencyKey;
     // A lost race on the key is answered with the winner's task; if that key was purged in the
     // instant between, the submit simply runs again.
+    const single = fitsOneStatement(submission.items);
     for (let round = 0; ; round++) {
       try {
+        if (single) return { created: true, task: await this.createInOneStatement({ id, tenant, submission, fingerprint, now }) };
         const task = await this.transaction(async (db) => {
           const { rows } = await db.query<PgTaskRow>(
             `INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
@@ -135,6 +148,53 @@ export class PostgresTaskStore implements TaskStore {
         if (existing) return { created: false, ...existing };
         if (round >= 5) throw new Error('createTask: the idempotency key kept changing hands', { cause: error });
       }
+    }
+  }
+
+  /**
+   * The common submit (one batch of items, no U+0000) as a single statement, which PostgreSQL runs
+   * as a transaction of its own: one round trip instead of BEGIN, task, items, COMMIT. A taken
+   * idempotency key fails the whole statement on the key's primary key, so nothing is stored.
+   */
+  private async createInOneStatement({ id, tenant, submission, fingerprint, now }: NewTask): Promise<TaskRecord> {
+    const key = submission.idempotencyKey;
+    try {
+      const { rows } = await this.pool.query<PgTaskRow>(
+        `WITH task AS (
+           INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
+                              idempotency_key, webhook_url, accepted_at, updated_at, available_at)
+           VALUES ($1, $2, 'bulkInference', $3, 'QUEUED', $4, $5, $6, $7, $8, $9, $10, $10, $10)
+           RETURNING *
+         ), reserved AS (
+           INSERT INTO idempotency_keys (tenant, key, task_seq, fingerprint, created_at)
+           SELECT $2, $8, seq, $11, $10 FROM task WHERE $8::bytea IS NOT NULL
+         ), items AS (
+           INSERT INTO task_items (task_seq, idx, item_id, text)
+           SELECT task.seq, u.n::integer - 1, convert_to(u.item_id, 'UTF8'), convert_to(u.text, 'UTF8')
+           FROM task, unnest($12::text[], $13::text[]) WITH ORDINALITY AS u (item_id, text, n)
+         )
+         SELECT * FROM task`,
+        [
+          id,
+          tenant,
+          submission.model,
+          submission.priority,
+          submission.items.length,
+          submission.maxAttempts,
+          submission.timeoutSeconds,
+          bytesOrNull(key),
+          submission.webhookUrl,
+          now,
+          fingerprint,
+          submission.items.map((item) => item.id),
+          submission.items.map((item) => item.text),
+        ],
+      );
+      return taskOf(rows[0]!);
+    } catch (error) {
+      const { code, constraint } = error as { code?: string; constraint?: string };
+      if (code === '23505' && constraint === 'idempotency_keys_pkey') throw new KeyTaken();
+      throw error;
     }
   }
 
