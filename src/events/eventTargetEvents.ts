@@ -70,7 +70,7 @@ export class EventTargetTaskEvents implements TaskEvents {
   }
 
   publishTaskQueued(): void {
-    this.target.dispatchEvent(new CustomEvent(topics.queued, { detail: {} }));
+    this.wake(topics.queued);
   }
 
   onTaskQueued(listener: () => void): Unsubscribe {
@@ -78,7 +78,25 @@ export class EventTargetTaskEvents implements TaskEvents {
   }
 
   publishWebhookQueued(): void {
-    this.target.dispatchEvent(new CustomEvent(topics.webhookQueued, { detail: {} }));
+    this.wake(topics.webhookQueued);
+  }
+
+  private readonly pendingWakeUps = new Set<string>();
+
+  /**
+   * A wake-up says only "there is work": the many sent in one turn of the event loop (a group
+   * commit answers a dozen submits at once) go out as one, at the end of the turn. On a networked
+   * bus each one is a message to every instance (a NOTIFY, a Redis PUBLISH).
+   */
+  private wake(topic: string): void {
+    if (this.pendingWakeUps.size === 0) setImmediate(() => this.sendWakeUps());
+    this.pendingWakeUps.add(topic);
+  }
+
+  private sendWakeUps(): void {
+    const topicsToWake = [...this.pendingWakeUps];
+    this.pendingWakeUps.clear();
+    for (const name of topicsToWake) this.target.dispatchEvent(new CustomEvent(name, { detail: {} }));
   }
 
   onWebhookQueued(listener: () => void): Unsubscribe {
@@ -97,6 +115,8 @@ export class EventTargetTaskEvents implements TaskEvents {
   }
 
   close(): Promise<void> {
+    // A hand-back's wake-up, sent in the turn that stops the process, must still go out.
+    this.sendWakeUps();
     return this.bus.close();
   }
 

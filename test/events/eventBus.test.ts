@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import { setImmediate } from 'node:timers/promises';
 import type { TaskRecord } from '../../src/domain/task.ts';
 import { EventTargetTaskEvents } from '../../src/events/eventTargetEvents.ts';
 import { createPostgresTransport } from '../../src/events/postgresTransport.ts';
@@ -160,6 +161,7 @@ describe.skipIf(buses.length === 0).each(buses)('task events over %s', (_name, o
     const barrierId = newId();
     const { received: barrier } = await heard(b, barrierId);
     a.publishTaskQueued();
+    await setImmediate(); // wake-ups go out at the end of the turn: this one before the barrier
     a.publishTaskChanged(record(barrierId, 1));
     await barrier;
     expect(woken).toBe(counted);

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { afterEach, expect, it, vi } from 'vitest';
 import { EventTargetTaskEvents } from '../../src/events/eventTargetEvents.ts';
 import { ResyncSignal } from '../../src/events/resyncSignal.ts';
@@ -6,7 +7,7 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-it('reports a throwing listener instead of crashing, and still runs the others', () => {
+it('reports a throwing listener instead of crashing, and still runs the others', async () => {
   const reported: unknown[] = [];
   const events = new EventTargetTaskEvents(undefined, (error) => reported.push(error));
   let woken = 0;
@@ -15,8 +16,24 @@ it('reports a throwing listener instead of crashing, and still runs the others',
   });
   events.onTaskQueued(() => woken++);
   events.publishTaskQueued();
+  await setImmediate();
   expect(woken).toBe(1);
   expect(reported).toMatchObject([{ message: 'listener bug' }]);
+});
+
+it('sends the wake-ups of one event-loop turn as one per topic, at the end of the turn', async () => {
+  const events = new EventTargetTaskEvents();
+  const woken = { tasks: 0, webhooks: 0 };
+  events.onTaskQueued(() => woken.tasks++);
+  events.onWebhookQueued(() => woken.webhooks++);
+  for (let i = 0; i < 12; i++) events.publishTaskQueued();
+  events.publishWebhookQueued();
+  expect(woken).toEqual({ tasks: 0, webhooks: 0 });
+  await setImmediate();
+  expect(woken).toEqual({ tasks: 1, webhooks: 1 });
+  events.publishTaskQueued();
+  await setImmediate();
+  expect(woken).toEqual({ tasks: 2, webhooks: 1 });
 });
 
 it('counts listeners per task and in all (resync followers included), and forgets an unsubscribed one once', () => {
