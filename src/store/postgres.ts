@@ -40,7 +40,7 @@ function taskOf(row: PgTaskRow): TaskRecord {
   return taskFromRow({ ...row, idempotency_key: textOf(row.idempotency_key) });
 }
 
-/** Thrown inside createTask's transaction to roll it back: the idempotency key is taken. */
+/** The idempotency key is taken: thrown inside createTask's transaction (rolling it back) or from its single statement. */
 class KeyTaken extends Error {}
 
 const statementNames = new Map<string, string>();
@@ -62,16 +62,37 @@ class PreparingClient extends pg.Client {
   }
 }
 
-/** Items that one multi-row insert of text can carry: one batch, and no U+0000 (see insertItems). */
-function fitsOneStatement(items: ReadonlyArray<{ id: string | null; text: string }>): boolean {
-  if (items.length > ITEM_BATCH) return false;
+type NewItems = ReadonlyArray<{ id: string | null; text: string }>;
+
+/**
+ * The batch of items from `start` that one multi-row insert carries (up to ITEM_BATCH items and
+ * about ITEM_BATCH_CHARS characters): where it ends, and whether it holds a U+0000, which no
+ * text parameter can carry (see insertItems).
+ */
+function nextBatch(items: NewItems, start: number): { end: number; nul: boolean } {
+  let end = start;
   let chars = 0;
-  for (const { id, text } of items) {
+  let nul = false;
+  for (; end < items.length && end - start < ITEM_BATCH && (end === start || chars < ITEM_BATCH_CHARS); end++) {
+    const { id, text } = items[end]!;
     chars += text.length + (id?.length ?? 0);
-    if (text.includes('\0') || id?.includes('\0')) return false;
+    nul ||= text.includes('\0') || (id?.includes('\0') ?? false);
   }
-  return chars < ITEM_BATCH_CHARS;
+  return { end, nul };
 }
+
+/** The common submit: all its items in one batch of text (createInOneStatement). */
+function fitsOneStatement(items: NewItems): boolean {
+  const first = nextBatch(items, 0);
+  return first.end === items.length && !first.nul;
+}
+
+/** A new task's row; $1–$10 as createTask passes them. */
+const INSERT_TASK = `
+  INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
+                     idempotency_key, webhook_url, accepted_at, updated_at, available_at)
+  VALUES ($1, $2, 'bulkInference', $3, 'QUEUED', $4, $5, $6, $7, $8, $9, $10, $10, $10)
+  RETURNING *`;
 
 /**
  * The scale-out store: every instance shares one PostgreSQL database. Nothing is serialised in
@@ -141,10 +162,7 @@ export class PostgresTaskStore implements TaskStore {
         if (single) return { created: true, task: await this.createInOneStatement({ id, tenant, submission, fingerprint, now }) };
         const task = await this.transaction(async (db) => {
           const { rows } = await db.query<PgTaskRow>(
-            `INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
-                                idempotency_key, webhook_url, accepted_at, updated_at, available_at)
-             VALUES ($1, $2, 'bulkInference', $3, 'QUEUED', $4, $5, $6, $7, $8, $9, $10, $10, $10)
-             RETURNING *`,
+            INSERT_TASK,
             [id, tenant, submission.model, submission.priority, submission.items.length, submission.maxAttempts, submission.timeoutSeconds, bytesOrNull(key), submission.webhookUrl, now],
           );
           const row = rows[0]!;
@@ -180,11 +198,7 @@ export class PostgresTaskStore implements TaskStore {
     const key = submission.idempotencyKey;
     try {
       const { rows } = await this.pool.query<PgTaskRow>(
-        `WITH task AS (
-           INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, max_attempts, timeout_seconds,
-                              idempotency_key, webhook_url, accepted_at, updated_at, available_at)
-           VALUES ($1, $2, 'bulkInference', $3, 'QUEUED', $4, $5, $6, $7, $8, $9, $10, $10, $10)
-           RETURNING *
+        `WITH task AS (${INSERT_TASK}
          ), reserved AS (
            INSERT INTO idempotency_keys (tenant, key, task_seq, fingerprint, created_at)
            SELECT $2, $8, seq, $11, $10 FROM task WHERE $8::bytea IS NOT NULL
@@ -223,20 +237,12 @@ export class PostgresTaskStore implements TaskStore {
    * text[] and become bytes in the server (half the size of bytea's hex, and parsed faster); a
    * batch with a U+0000 somewhere, which no text parameter can carry, travels as bytea[].
    */
-  private async insertItems(db: pg.PoolClient, seq: string, items: ReadonlyArray<{ id: string | null; text: string }>): Promise<void> {
-    let start = 0;
-    while (start < items.length) {
-      const ids: Array<string | null> = [];
-      const texts: string[] = [];
-      let chars = 0;
-      let nul = false;
-      for (let i = start; i < items.length && ids.length < ITEM_BATCH && (ids.length === 0 || chars < ITEM_BATCH_CHARS); i++) {
-        const { id, text } = items[i]!;
-        ids.push(id);
-        texts.push(text);
-        chars += text.length + (id?.length ?? 0);
-        nul ||= text.includes('\0') || (id?.includes('\0') ?? false);
-      }
+  private async insertItems(db: pg.PoolClient, seq: string, items: NewItems): Promise<void> {
+    for (let start = 0; start < items.length; ) {
+      const { end, nul } = nextBatch(items, start);
+      const batch = items.slice(start, end);
+      const ids = batch.map((item) => item.id);
+      const texts = batch.map((item) => item.text);
       const sql = nul
         ? `INSERT INTO task_items (task_seq, idx, item_id, text)
            SELECT $1::bigint, $2::integer + u.n::integer - 1, u.item_id, u.text
@@ -245,7 +251,7 @@ export class PostgresTaskStore implements TaskStore {
            SELECT $1::bigint, $2::integer + u.n::integer - 1, convert_to(u.item_id, 'UTF8'), convert_to(u.text, 'UTF8')
            FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u (item_id, text, n)`;
       await db.query(sql, [seq, start, nul ? ids.map(bytesOrNull) : ids, nul ? texts.map(bytes) : texts]);
-      start += ids.length;
+      start = end;
     }
   }
 
