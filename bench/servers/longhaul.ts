@@ -28,7 +28,7 @@ serveCalls(
   {
     memory: () => memoryAfterGc(),
     /** Subscribers of a task attached so far (server side), to know when a fan-out test may start. */
-    listeners: ({ taskId }) => app.events.listenerCount(taskId as string),
+    listeners: ({ taskId }) => app.tasks.followerCount(taskId as string),
     /**
      * Publishes a progress change of a stored task, as the worker would after a checkpoint: the same
      * record with a newer version, k items done and updatedAt = acceptedAt + k ms (how a client tells

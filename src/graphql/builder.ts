@@ -1,6 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
+import type { OpenDelivery } from './sharedSubscribe.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
 
 export interface GraphQLContext {
@@ -10,6 +11,8 @@ export interface GraphQLContext {
   /** How the operation came in: a WebSocket (graphql-ws), SSE (`accept: text/event-stream`), or plain HTTP. */
   transport: GraphQLTransport;
   metrics: Metrics;
+  /** A subscription's results can be written straight to the caller's connection (see sharedSubscribe.ts). */
+  openDelivery?: OpenDelivery;
 }
 
 /**

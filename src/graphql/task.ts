@@ -130,8 +130,8 @@ builder.subscriptionField('taskUpdated', (t) =>
     type: TaskRef,
     description: 'First the current state, then every change; completes after a terminal state.',
     args: { id: t.arg.id({ required: true }) },
-    // Counted in longhaul_subscriptions_active from the first pull until it ends, however it ends.
-    subscribe: async (_root, { id }, ctx) => ctx.metrics.trackSubscription(ctx.transport, await ctx.tasks.watch(ctx.tenant, String(id))),
+    // Delivered by graphql/sharedSubscribe.ts, which counts it in longhaul_subscriptions_active while it is open.
+    subscribe: (_root, { id }, ctx) => ctx.tasks.watch(ctx.tenant, String(id)),
     resolve: (task) => task,
   }),
 );

@@ -7,6 +7,8 @@ import type { BrowserPolicy } from './browserPolicy.ts';
 import { maskErrorForWebSocket, withoutHttpHint } from '../graphql/maskError.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
+import type { GraphQLContext } from '../graphql/builder.ts';
+import { webSocketDelivery } from './webSocketDelivery.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
 
 interface EnvelopedRoot {
@@ -47,7 +49,7 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
       onConnect: (ctx) => options.auth.tenantFor(ctx.connectionParams?.authorization) !== null,
       // Anything thrown here would close the whole socket (4500) and every subscription on it;
       // returned errors end just this operation.
-      onSubscribe: async (ctx, _id, params) => {
+      onSubscribe: async (ctx, id, params) => {
         // graphql-ws has already reserved this operation's slot in ctx.subscriptions.
         if (Object.keys(ctx.subscriptions).length > options.maxSubscriptionsPerConnection) {
           const message = `this connection already has ${options.maxSubscriptionsPerConnection} operations: complete some, or open another connection`;
@@ -68,7 +70,9 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
             operationName: params.operationName ?? null,
             document,
             variableValues: params.variables ?? null,
-            contextValue: await contextFactory(),
+            contextValue: Object.assign(await contextFactory(), {
+              openDelivery: () => webSocketDelivery(ctx.extra.socket, id),
+            } satisfies Pick<GraphQLContext, 'openDelivery'>),
             rootValue: { execute, subscribe } satisfies EnvelopedRoot,
           };
         } catch (error) {

@@ -14,6 +14,8 @@ import { schema } from '../graphql/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
+import { useSharedSubscriptions } from '../graphql/sharedSubscribe.ts';
+import { SseDeliveries } from './sseDelivery.ts';
 
 export interface ServerContext {
   req: IncomingMessage;
@@ -102,6 +104,8 @@ const contractCodes: Plugin = {
 /** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
 export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
   const { log, auth, tasks, metrics } = options;
+  const onInternal = (err: unknown) => log.error({ err }, 'internal error in a GraphQL operation');
+  const sse = new SseDeliveries();
   return createYoga<ServerContext, GraphQLContext>({
     schema,
     // Past it: 413 with PAYLOAD_TOO_LARGE, without reading the rest of the body.
@@ -112,7 +116,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
     healthCheckEndpoint: false as unknown as string,
     landingPage: false,
     graphiql: { title: 'Longhaul', subscriptionsProtocol: 'WS' },
-    plugins: [...operationLimits(options.limits), contractCodes],
+    plugins: [...operationLimits(options.limits), contractCodes, useSharedSubscriptions({ onInternal }), sse.plugin],
     // Over the WebSocket the key came in connectionParams (checked again here); over HTTP and SSE in the header.
     context: (initial) => {
       const webSocket = initial as Partial<{ extra: unknown; connectionParams: Record<string, unknown> }>;
@@ -124,9 +128,11 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
         : (initial.request.headers.get('accept') ?? '').includes('text/event-stream')
           ? 'sse'
           : 'http';
-      return { tasks, tenant, transport, metrics };
+      // Over the WebSocket, the connection's delivery is added per operation (websocket.ts).
+      const openDelivery = webSocket.extra ? undefined : (cancel: () => void) => sse.open(initial.request, cancel);
+      return { tasks, tenant, transport, metrics, openDelivery };
     },
-    maskedErrors: { maskError: (error) => maskError(error, (err) => log.error({ err }, 'internal error in a GraphQL operation')) },
+    maskedErrors: { maskError: (error) => maskError(error, onInternal) },
     logging: {
       debug: (...args) => log.debug(args.map(String).join(' ')),
       info: (...args) => log.info(args.map(String).join(' ')),

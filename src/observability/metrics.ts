@@ -132,6 +132,16 @@ export class Metrics {
     });
   }
 
+  /** Counts a subscription delivered by push (no iterator to wrap) as active until the returned function is called (once). */
+  subscriptionOpened(transport: GraphQLTransport): () => void {
+    this.subscriptions.inc({ transport });
+    let open = true;
+    return () => {
+      if (open) this.subscriptions.dec({ transport });
+      open = false;
+    };
+  }
+
   /** The Prometheus text exposition of everything above, and its content type. */
   async render(): Promise<{ contentType: string; body: string }> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };

@@ -7,7 +7,8 @@ import type { TaskRecord, TaskStatus } from '../domain/task.ts';
 import type { TaskEvents } from '../events/taskEvents.ts';
 import type { CreateTaskResult, StoredResult, TaskStore, WebhookAttempt } from '../store/taskStore.ts';
 import { QueueAdmission } from './queueAdmission.ts';
-import { watchTask } from './watch.ts';
+import { TaskFeeds } from './taskFeeds.ts';
+import { TaskWatch } from './watch.ts';
 
 function sameRequestOrConflict(existing: { task: TaskRecord; fingerprint: string }, fingerprint: string, key: string): TaskRecord {
   if (existing.fingerprint !== fingerprint) {
@@ -41,9 +42,11 @@ const RESULT_PAGE = { default: 100, max: 1_000 };
  */
 export class TaskOperations {
   private readonly admission: QueueAdmission;
+  private readonly feeds: TaskFeeds;
 
   constructor(private readonly options: TaskOperationsOptions) {
     this.admission = new QueueAdmission(() => options.store.countQueued(), options.limits.queueMax);
+    this.feeds = new TaskFeeds(options.store, options.events);
   }
 
   async submit(tenant: string, input: SubmissionInput): Promise<TaskRecord> {
@@ -127,8 +130,13 @@ export class TaskOperations {
   }
 
   /** Checks the task exists for this tenant before the stream starts, so a bad id is an error, not an empty stream. */
-  async watch(tenant: string, id: string): Promise<AsyncIterableIterator<TaskRecord>> {
+  async watch(tenant: string, id: string): Promise<TaskWatch> {
     await this.require(tenant, id);
-    return watchTask(this.options.store, this.options.events, tenant, id);
+    return new TaskWatch(this.feeds, tenant, id);
+  }
+
+  /** Who follows a task on this instance (or any task): subscriptions, whatever their transport. */
+  followerCount(taskId?: string): number {
+    return this.feeds.followerCount(taskId);
   }
 }

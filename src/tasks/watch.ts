@@ -1,51 +1,102 @@
-import { Repeater, SlidingBuffer } from 'graphql-yoga';
-import { isTerminal, type TaskRecord } from '../domain/task.ts';
-import type { TaskEvents } from '../events/taskEvents.ts';
-import type { TaskStore } from '../store/taskStore.ts';
+import type { TaskRecord } from '../domain/task.ts';
+import type { Unsubscribe } from '../events/taskEvents.ts';
+import type { TaskFeeds, TaskFollower } from './taskFeeds.ts';
 
 /**
- * A task's states, for a subscriber: first a fresh read of the store, then every newer state, then
- * the end after a terminal one. It listens before it reads, so no change can fall between the two
- * (on a networked bus it reads again once the subscription is in force, and whenever the bus may
- * have lost events); `version` drops what a read already covered. A slow subscriber gets the
- * latest state, not a backlog (the terminal state is always the latest, so it is never dropped).
- *
- * Nothing is held until the first pull, and everything is released on return(): a Repeater ends at
- * once when the consumer leaves, even while it waits for an event.
+ * One caller's follow of a task (taskFeeds.ts has the semantics). Nothing is held until it is
+ * followed: either pulled as an async iterator, where a slow consumer gets the latest state and not
+ * a backlog (the terminal state is always the latest, so it is never dropped), or with a follower
+ * that is told every state as it comes (a transport that writes straight to its connection).
  */
-export function watchTask(store: TaskStore, events: TaskEvents, tenant: string, id: string): AsyncIterableIterator<TaskRecord> {
-  return new Repeater<TaskRecord>(async (push, stop) => {
-    let version = 0;
-    const deliver = (task: TaskRecord) => {
-      if (task.version <= version) return;
-      version = task.version;
-      push(task).catch(stop);
-      if (isTerminal(task.status)) stop();
-    };
-    const early: TaskRecord[] = [];
-    let live = false;
-    const unsubscribe = events.onTaskChanged(id, (task) => (live ? deliver(task) : early.push(task)));
-    // Events can be lost on a networked bus (it dropped, or the subscription was still on its
-    // way): the store is read again then. A failed re-read is not the subscriber's end; the next
-    // event or re-read catches up.
-    const reread = () => store.getTask(tenant, id).then((task) => task && live && deliver(task), () => {});
-    const unsubscribeResync = events.onResync(() => void reread());
-    try {
-      const listening = events.listeningTo(id);
-      const current = await store.getTask(tenant, id);
-      if (!current) {
-        stop();
-      } else {
-        deliver(current);
-        for (const task of early) deliver(task);
-        live = true;
-        if (listening && !isTerminal(current.status)) await Promise.race([listening.then(reread), stop]);
-      }
-    } catch (error) {
-      stop(error);
+export class TaskWatch implements AsyncIterableIterator<TaskRecord> {
+  private iterator: LatestValueIterator<TaskRecord> | null = null;
+
+  constructor(
+    private readonly feeds: TaskFeeds,
+    readonly tenant: string,
+    readonly id: string,
+  ) {}
+
+  follow(follower: TaskFollower): Unsubscribe {
+    return this.feeds.follow(this.tenant, this.id, follower);
+  }
+
+  next(): Promise<IteratorResult<TaskRecord>> {
+    return this.pulled().next();
+  }
+
+  return(): Promise<IteratorResult<TaskRecord>> {
+    return this.pulled().return();
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private pulled(): LatestValueIterator<TaskRecord> {
+    if (!this.iterator) {
+      const iterator = new LatestValueIterator<TaskRecord>();
+      iterator.onReturn = this.follow({ next: (task) => iterator.push(task), end: (error) => iterator.end(error) });
+      this.iterator = iterator;
     }
-    await stop;
-    unsubscribeResync();
-    unsubscribe();
-  }, new SlidingBuffer(1));
+    return this.iterator;
+  }
+}
+
+/** An async iterator over pushed values that keeps only the latest one not yet pulled. */
+class LatestValueIterator<T> {
+  onReturn: () => void = () => {};
+  private value: { value: T } | null = null;
+  private ended: { error?: unknown } | null = null;
+  private waiting: { resolve: (result: IteratorResult<T>) => void; reject: (error: unknown) => void } | null = null;
+
+  next(): Promise<IteratorResult<T>> {
+    if (this.value) {
+      const { value } = this.value;
+      this.value = null;
+      return Promise.resolve({ value, done: false });
+    }
+    if (this.ended) return this.ended.error === undefined ? this.done() : Promise.reject(this.takeError());
+    return new Promise((resolve, reject) => (this.waiting = { resolve, reject }));
+  }
+
+  end(error?: unknown): void {
+    if (this.ended) return;
+    this.ended = { error };
+    const waiting = this.waiting;
+    this.waiting = null;
+    if (!waiting) return;
+    if (error === undefined) waiting.resolve({ value: undefined, done: true });
+    else waiting.reject(this.takeError());
+  }
+
+  return(): Promise<IteratorResult<T>> {
+    this.value = null;
+    this.end();
+    this.ended = {};
+    this.onReturn();
+    return this.done();
+  }
+
+  push(value: T): void {
+    if (this.ended) return;
+    if (this.waiting) {
+      const { resolve } = this.waiting;
+      this.waiting = null;
+      resolve({ value, done: false });
+    } else {
+      this.value = { value };
+    }
+  }
+
+  /** An error is thrown once; afterwards the iterator is simply done. */
+  private takeError(): unknown {
+    const { error } = this.ended!;
+    this.ended = {};
+    return error;
+  }
+
+  private done(): Promise<IteratorResult<T>> {
+    return Promise.resolve({ value: undefined, done: true });
+  }
 }
