@@ -1,7 +1,7 @@
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
-import type { OpenDelivery } from './sharedSubscribe.ts';
+import type { DeliveryOpener } from './sharedSubscribe.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
 
 export interface GraphQLContext {
@@ -12,7 +12,7 @@ export interface GraphQLContext {
   transport: GraphQLTransport;
   metrics: Metrics;
   /** A subscription's results can be written straight to the caller's connection (see sharedSubscribe.ts). */
-  openDelivery?: OpenDelivery;
+  delivery?: DeliveryOpener;
 }
 
 /**

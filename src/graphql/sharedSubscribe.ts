@@ -2,13 +2,14 @@ import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs
 import type { Plugin } from 'graphql-yoga';
 import type { TaskRecord } from '../domain/task.ts';
 import type { GraphQLTransport } from '../observability/metrics.ts';
+import type { TaskFollower } from '../tasks/taskFeeds.ts';
 import { TaskWatch } from '../tasks/watch.ts';
 import type { GraphQLContext } from './builder.ts';
 import { maskError, withoutHttpHint } from './maskError.ts';
 
 /**
  * A subscriber's own connection, written to directly (http/webSocketDelivery.ts,
- * http/sseDelivery.ts): a transport offers one through the context's `openDelivery`.
+ * http/sseDelivery.ts): a transport offers one through the context's `delivery`.
  */
 export interface Delivery {
   readonly transport: GraphQLTransport;
@@ -18,8 +19,15 @@ export interface Delivery {
   end(): Promise<void>;
 }
 
-/** `cancel` is for the transport to call when its connection goes away first. */
-export type OpenDelivery = (cancel: () => void) => Delivery;
+/** Whoever a delivery serves: the transport calls cancel() when its connection goes away first. */
+export interface DeliveryOwner {
+  cancel(): void;
+}
+
+/** What a transport puts in an operation's context when it can deliver results itself. */
+export interface DeliveryOpener {
+  open(owner: DeliveryOwner): Delivery;
+}
 
 /**
  * How long one rendering of a state is good for someone who subscribes after it was made: the
@@ -54,17 +62,24 @@ export function useSharedSubscriptions(options: { onInternal: (error: unknown) =
     const source = await createSourceEventStream(args);
     if (!isAsyncIterable(source)) return asRequestErrors(source);
     const ctx = args.contextValue as GraphQLContext;
-    if (!(source instanceof TaskWatch) || !ctx.openDelivery) {
+    if (!(source instanceof TaskWatch) || !ctx.delivery) {
       return ctx.metrics.trackSubscription(ctx.transport, mapEach(source as AsyncIterator<unknown>, (task) => execute({ ...args, rootValue: task })));
     }
     const key = [source.tenant, source.id, documentId(args.document), args.operationName ?? '', JSON.stringify(args.variableValues ?? null)].join('\u0000');
     let rendering = renderings.get(key);
-    if (!rendering) renderings.set(key, (rendering = new Rendering(options.onInternal)));
-    const shared = rendering;
-    shared.users++;
-    return deliver(source, args, ctx, ctx.openDelivery, shared, () => {
-      if (--shared.users === 0) renderings.delete(key);
-    });
+    if (!rendering) renderings.set(key, (rendering = new Rendering(options.onInternal, () => renderings.delete(key))));
+    rendering.users++;
+    // What rendering needs, and no more: the operation's context from the transport (the upgrade
+    // request, the socket, yoga's per-operation state) is not held for as long as it is open.
+    const { tasks, tenant, transport, metrics } = ctx;
+    const renderArgs: ExecutionArgs = {
+      schema: args.schema,
+      document: args.document,
+      operationName: args.operationName,
+      variableValues: args.variableValues,
+      contextValue: { tasks, tenant, transport, metrics } satisfies GraphQLContext,
+    };
+    return new Subscriber(source, renderArgs, rendering, ctx.delivery);
   }
 
   return { onSubscribe: ({ setSubscribeFn }) => setSubscribeFn(subscribe as never) };
@@ -75,7 +90,15 @@ class Rendering {
   users = 0;
   private last: { version: number; at: number; json: Promise<string> } | null = null;
 
-  constructor(private readonly onInternal: (error: unknown) => void) {}
+  constructor(
+    private readonly onInternal: (error: unknown) => void,
+    private readonly forget: () => void,
+  ) {}
+
+  /** One subscriber less; the last one forgets it. */
+  release(): void {
+    if (--this.users === 0) this.forget();
+  }
 
   render(task: TaskRecord, args: ExecutionArgs): Promise<string> {
     const now = Date.now();
@@ -95,71 +118,112 @@ class Rendering {
 
 /**
  * Follows the task for one subscriber: every newer state rendered (shared) and handed to its
- * delivery, in version order. What is returned is the operation's stream as graphql-ws and yoga
- * see it: it yields nothing (results go straight out) and finishes once the last one is out.
+ * delivery, in version order. It is also the operation's stream as graphql-ws and yoga see it: it
+ * yields nothing (results go straight out) and finishes once the last one is out.
+ *
+ * A class, not closures: tens of thousands are open at once, and under tsx every named closure
+ * costs a 256-byte property store besides (esbuild's keepNames renames each one).
  */
-function deliver(watch: TaskWatch, args: ExecutionArgs, ctx: GraphQLContext, open: OpenDelivery, rendering: Rendering, release: () => void): ParkedStream {
-  let sentVersion = 0;
-  let unfollow = () => {};
-  let closeMetric = () => {};
-  let lastRender: Promise<unknown> = Promise.resolve();
-  let finish!: (error?: unknown) => void;
-  const finished = new Promise<IteratorResult<never>>((resolve, reject) => {
-    finish = (error) => (error === undefined ? resolve({ value: undefined, done: true }) : reject(error));
+class Subscriber implements TaskFollower, DeliveryOwner, AsyncIterableIterator<never> {
+  private sentVersion = 0;
+  private lastRender: Promise<unknown> = Promise.resolve();
+  private detached = false;
+  private settled = false;
+  private resolveFinished!: (result: IteratorResult<never>) => void;
+  private rejectFinished!: (error: unknown) => void;
+  private readonly finished = new Promise<IteratorResult<never>>((resolve, reject) => {
+    this.resolveFinished = resolve;
+    this.rejectFinished = reject;
   });
-  finished.catch(() => {}); // a stream nobody iterates (SSE's) must not leave an unhandled rejection
-  let detached = false;
-  const detach = () => {
-    if (detached) return;
-    detached = true;
-    unfollow();
-    closeMetric();
-    release();
-  };
-  const delivery = open(() => {
-    detach();
-    finish();
-  });
-  closeMetric = ctx.metrics.subscriptionOpened(delivery.transport);
-  const fail = (error: unknown) => {
-    detach();
-    finish(error);
-  };
-  unfollow = watch.follow({
-    next: (task) => {
-      lastRender = rendering.render(task, args).then((json) => {
-        if (detached || task.version <= sentVersion) return;
-        sentVersion = task.version;
-        delivery.next(json);
-      }, fail);
-    },
-    end: (error) => {
-      if (error !== undefined) return fail(error);
-      void lastRender.then(() => {
-        if (detached) return;
-        detach();
-        return delivery.end().then(() => finish(), fail);
-      });
-    },
-  });
-  const stream: ParkedStream = {
-    next: () => finished,
-    return: () => {
-      detach();
-      finish();
-      return finished.catch(() => ({ value: undefined, done: true as const }));
-    },
-    throw: (error: unknown) => {
-      detach();
-      finish();
-      return Promise.reject(error);
-    },
-    [Symbol.asyncIterator]: () => stream,
-  };
-  return stream;
-}
+  private readonly delivery: Delivery;
+  private readonly closeMetric: () => void;
 
-type ParkedStream = AsyncIterableIterator<never> & Required<Pick<AsyncIterator<never>, 'return' | 'throw'>>;
+  constructor(
+    private readonly watch: TaskWatch,
+    private readonly args: ExecutionArgs,
+    private readonly rendering: Rendering,
+    opener: DeliveryOpener,
+  ) {
+    this.finished.catch(() => {}); // a stream nobody iterates (SSE's) must not leave an unhandled rejection
+    this.delivery = opener.open(this);
+    this.closeMetric = (args.contextValue as GraphQLContext).metrics.subscriptionOpened(this.delivery.transport);
+    watch.follow(this);
+  }
+
+  /** A newer state of the task (TaskFollower). */
+  update(task: TaskRecord): void {
+    this.lastRender = this.rendering.render(task, this.args).then(
+      (json) => this.send(task.version, json),
+      (error: unknown) => this.fail(error),
+    );
+  }
+
+  /** The stream's: nothing until the end. */
+  next(): Promise<IteratorResult<never>> {
+    return this.finished;
+  }
+
+  /** The task ended (TaskFollower): after the last result is out, the stream finishes. */
+  end(error?: unknown): void {
+    if (error !== undefined) return this.fail(error);
+    void this.lastRender.then(() => this.complete());
+  }
+
+  /** The connection went away first (DeliveryOwner), or the client completed the operation (return). */
+  cancel(): void {
+    this.detach();
+    this.settle();
+  }
+
+  return(): Promise<IteratorResult<never>> {
+    this.cancel();
+    return this.finished.catch(() => ({ value: undefined, done: true as const }));
+  }
+
+  throw(error: unknown): Promise<IteratorResult<never>> {
+    this.cancel();
+    return Promise.reject(error);
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private send(version: number, json: string): void {
+    if (this.detached || version <= this.sentVersion) return;
+    this.sentVersion = version;
+    this.delivery.next(json);
+  }
+
+  private complete(): void {
+    if (this.detached) return;
+    this.detach();
+    this.delivery.end().then(
+      () => this.settle(),
+      (error: unknown) => this.settle(error),
+    );
+  }
+
+  private fail(error: unknown): void {
+    this.detach();
+    this.settle(error);
+  }
+
+  private detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.watch.unfollow(this);
+    this.closeMetric();
+    this.rendering.release();
+  }
+
+  private settle(error?: unknown): void {
+    if (this.settled) return;
+    this.settled = true;
+    if (error === undefined) this.resolveFinished({ value: undefined, done: true });
+    else this.rejectFinished(error);
+  }
+}
 
 /** graphql-js's mapping of source events to execution results, for what cannot be shared. */
 async function* mapEach<T>(source: AsyncIterator<T>, map: (value: T) => unknown): AsyncGenerator<ExecutionResult> {

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import type { Plugin } from 'graphql-yoga';
-import type { Delivery } from '../graphql/sharedSubscribe.ts';
+import type { Delivery, DeliveryOpener, DeliveryOwner } from '../graphql/sharedSubscribe.ts';
 
 /** Yoga's own SSE response (its result-processor/sse.js), which clients such as graphql-sse read. */
 const SSE_HEADERS = {
@@ -26,9 +26,13 @@ export class SseDeliveries {
   private readonly live = new Set<SseStream>();
   private pinger: NodeJS.Timeout | null = null;
 
-  /** For the context of an HTTP request: the stream its subscription will be answered with. */
-  open(request: Request, cancel: () => void): Delivery {
-    const stream = new SseStream(cancel, () => this.forget(stream));
+  /** For the context of an HTTP request: opens the stream its subscription will be answered with. */
+  forRequest(request: Request): DeliveryOpener {
+    return new SseOpener(this, request);
+  }
+
+  open(request: Request, owner: DeliveryOwner): Delivery {
+    const stream = new SseStream(owner, this);
     this.opened.set(request, stream);
     this.live.add(stream);
     this.pinger ??= setInterval(() => this.ping(), PING_MS).unref();
@@ -55,12 +59,23 @@ export class SseDeliveries {
     for (const stream of this.live) stream.ping();
   }
 
-  private forget(stream: SseStream): void {
+  forget(stream: SseStream): void {
     this.live.delete(stream);
     if (this.live.size === 0 && this.pinger) {
       clearInterval(this.pinger);
       this.pinger = null;
     }
+  }
+}
+
+class SseOpener implements DeliveryOpener {
+  constructor(
+    private readonly deliveries: SseDeliveries,
+    private readonly request: Request,
+  ) {}
+
+  open(owner: DeliveryOwner): Delivery {
+    return this.deliveries.open(this.request, owner);
   }
 }
 
@@ -75,14 +90,14 @@ class SseStream implements Delivery {
   private flushed: (() => void) | null = null;
 
   constructor(
-    private readonly cancel: () => void,
-    private readonly forget: () => void,
+    private readonly owner: DeliveryOwner,
+    private readonly deliveries: SseDeliveries,
   ) {
     this.body.write(COMMENT); // some browsers show nothing until the first bytes
     this.body.on('drain', () => this.drained());
     this.body.once('close', () => {
-      this.forget();
-      this.cancel();
+      this.deliveries.forget(this);
+      this.owner.cancel();
       this.flushed?.();
     });
   }
@@ -116,6 +131,6 @@ class SseStream implements Delivery {
   private finish(): void {
     if (this.body.destroyed || this.body.writableEnded) return;
     this.body.end(COMPLETE);
-    this.forget();
+    this.deliveries.forget(this);
   }
 }

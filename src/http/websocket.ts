@@ -1,14 +1,14 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/apiKeys.ts';
 import type { BrowserPolicy } from './browserPolicy.ts';
 import { maskErrorForWebSocket, withoutHttpHint } from '../graphql/maskError.ts';
 import type { Logger } from '../logger.ts';
 import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
-import { webSocketDelivery } from './webSocketDelivery.ts';
+import { WebSocketDelivery } from './webSocketDelivery.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
 
 interface EnvelopedRoot {
@@ -33,6 +33,7 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
     server,
     path: GRAPHQL_PATH,
     maxPayload: options.maxPayload,
+    WebSocket: ConnectionSocket,
     // A page on another site could otherwise submit and cancel through a visitor's browser.
     verifyClient: ({ req }: { req: IncomingMessage }) => options.browser.allowsWebSocket(req),
   });
@@ -71,8 +72,8 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
             document,
             variableValues: params.variables ?? null,
             contextValue: Object.assign(await contextFactory(), {
-              openDelivery: () => webSocketDelivery(ctx.extra.socket, id),
-            } satisfies Pick<GraphQLContext, 'openDelivery'>),
+              delivery: new WebSocketDelivery(ctx.extra.socket, id),
+            } satisfies Pick<GraphQLContext, 'delivery'>),
             rootValue: { execute, subscribe } satisfies EnvelopedRoot,
           };
         } catch (error) {
@@ -97,6 +98,19 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
  * upgrade when well-formed, else a new one; echoed on the 101 response, logged (at debug) when the
  * socket opens and closes, and carried by every log line written while handling its messages.
  */
+/**
+ * A socket's events come from the network, outside any request: each listener (graphql-ws's
+ * message handling, and all it starts) runs in the connection's context. A subclass rather than a
+ * wrapper per socket: tens of thousands may be open.
+ */
+class ConnectionSocket extends WebSocket {
+  requestId = '';
+
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    return runInRequest({ requestId: this.requestId }, () => super.emit(event, ...args));
+  }
+}
+
 function trackConnections(wsServer: WebSocketServer, log: Logger): void {
   const ids = new WeakMap<IncomingMessage, string>();
   wsServer.on('headers', (headers, request) => {
@@ -107,12 +121,7 @@ function trackConnections(wsServer: WebSocketServer, log: Logger): void {
   wsServer.on('connection', (socket, request) => {
     const requestId = ids.get(request) ?? requestIdFrom(request.headers[REQUEST_ID_HEADER]);
     const opened = Date.now();
-    // A socket's events come from the network, outside any request: run each listener (graphql-ws's
-    // message handling, and all it starts) in the connection's context.
-    const emit = socket.emit;
-    socket.emit = function emitInConnection(this: typeof socket, ...args: Parameters<typeof emit>) {
-      return runInRequest({ requestId }, () => emit.apply(this, args));
-    } as typeof emit;
+    (socket as ConnectionSocket).requestId = requestId;
     log.debug({ event: 'ws:open', requestId, path: (request.url ?? '/').split('?')[0] }, 'WebSocket connection opened');
     socket.once('close', (code: number) => {
       log.debug({ event: 'ws:close', requestId, code, durationMs: Date.now() - opened }, 'WebSocket connection closed');

@@ -129,8 +129,8 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
           ? 'sse'
           : 'http';
       // Over the WebSocket, the connection's delivery is added per operation (websocket.ts).
-      const openDelivery = webSocket.extra ? undefined : (cancel: () => void) => sse.open(initial.request, cancel);
-      return { tasks, tenant, transport, metrics, openDelivery };
+      const delivery = webSocket.extra ? undefined : sse.forRequest(initial.request);
+      return { tasks, tenant, transport, metrics, delivery };
     },
     maskedErrors: { maskError: (error) => maskError(error, onInternal) },
     logging: {

@@ -4,7 +4,7 @@ import type { TaskStore } from '../store/taskStore.ts';
 
 /** Someone following a task: every newer state, then the end (after a terminal state, or on a failed first read). */
 export interface TaskFollower {
-  next(task: TaskRecord): void;
+  update(task: TaskRecord): void;
   end(error?: unknown): void;
 }
 
@@ -26,14 +26,19 @@ export class TaskFeeds {
     private readonly events: TaskEvents,
   ) {}
 
-  follow(tenant: string, id: string, follower: TaskFollower): Unsubscribe {
+  /** Starts telling `follower` the task's states; unfollow() with the same follower stops it. */
+  follow(tenant: string, id: string, follower: TaskFollower): void {
     const key = `${tenant}\u0000${id}`;
     let feed = this.feeds.get(key);
     if (!feed) {
       feed = new Feed(this.store, this.events, tenant, id, () => this.feeds.delete(key));
       this.feeds.set(key, feed);
     }
-    return feed.add(follower);
+    feed.add(follower);
+  }
+
+  unfollow(tenant: string, id: string, follower: TaskFollower): void {
+    this.feeds.get(`${tenant}\u0000${id}`)?.remove(follower);
   }
 
   /** Followers of one task, or of all: what a test or the benchmark waits for, and checks go back to zero. */
@@ -71,13 +76,14 @@ class Feed {
     return this.followers.size;
   }
 
-  add(follower: TaskFollower): Unsubscribe {
+  add(follower: TaskFollower): void {
     this.followers.add(follower);
-    if (this.latest) follower.next(this.latest);
-    return () => {
-      if (!this.followers.delete(follower) || this.followers.size > 0 || this.ended) return;
-      this.close();
-    };
+    if (this.latest) follower.update(this.latest);
+  }
+
+  remove(follower: TaskFollower): void {
+    if (!this.followers.delete(follower) || this.followers.size > 0 || this.ended) return;
+    this.close();
   }
 
   private async start(): Promise<void> {
@@ -109,7 +115,7 @@ class Feed {
   private deliver(task: TaskRecord): void {
     if (this.latest && task.version <= this.latest.version) return;
     this.latest = task;
-    for (const follower of this.followers) follower.next(task);
+    for (const follower of this.followers) follower.update(task);
     if (isTerminal(task.status)) this.finish();
   }
 

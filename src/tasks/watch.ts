@@ -1,5 +1,4 @@
 import type { TaskRecord } from '../domain/task.ts';
-import type { Unsubscribe } from '../events/taskEvents.ts';
 import type { TaskFeeds, TaskFollower } from './taskFeeds.ts';
 
 /**
@@ -17,8 +16,12 @@ export class TaskWatch implements AsyncIterableIterator<TaskRecord> {
     readonly id: string,
   ) {}
 
-  follow(follower: TaskFollower): Unsubscribe {
-    return this.feeds.follow(this.tenant, this.id, follower);
+  follow(follower: TaskFollower): void {
+    this.feeds.follow(this.tenant, this.id, follower);
+  }
+
+  unfollow(follower: TaskFollower): void {
+    this.feeds.unfollow(this.tenant, this.id, follower);
   }
 
   next(): Promise<IteratorResult<TaskRecord>> {
@@ -36,7 +39,9 @@ export class TaskWatch implements AsyncIterableIterator<TaskRecord> {
   private pulled(): LatestValueIterator<TaskRecord> {
     if (!this.iterator) {
       const iterator = new LatestValueIterator<TaskRecord>();
-      iterator.onReturn = this.follow({ next: (task) => iterator.push(task), end: (error) => iterator.end(error) });
+      const follower: TaskFollower = { update: (task) => iterator.push(task), end: (error) => iterator.end(error) };
+      this.follow(follower);
+      iterator.onReturn = () => this.unfollow(follower);
       this.iterator = iterator;
     }
     return this.iterator;
