@@ -5,6 +5,7 @@ import { EventTargetTaskEvents } from './events/eventTargetEvents.ts';
 import { openEventTransport } from './events/openEventTransport.ts';
 import type { TaskEvents } from './events/taskEvents.ts';
 import { createAuthenticator } from './auth/apiKeys.ts';
+import { SharedSubscriptions } from './graphql/sharedSubscribe.ts';
 import { BrowserPolicy } from './http/browserPolicy.ts';
 import { attachGraphQLWebSocket } from './http/websocket.ts';
 import { createRestHandler } from './http/rest/router.ts';
@@ -55,7 +56,9 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const auth = createAuthenticator(config.apiKeys);
   const browser = new BrowserPolicy(config.corsOrigins);
   const metrics = new Metrics({ store, log });
-  const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics });
+  const onInternal = (err: unknown) => log.error({ err }, 'internal error in a GraphQL operation');
+  const subscriptions = new SharedSubscriptions(onInternal);
+  const yoga = createGraphQLHandler({ tasks, auth, maxBodyBytes: config.maxBodyBytes, limits: config.graphql, log, metrics, subscriptions, onInternal });
   // What this instance needs to serve; a networked event bus is checked too (`redis`, `postgres`).
   const readinessChecks = [{ name: 'store', check: () => store.ping() }];
   if (events.transport !== 'in-process') readinessChecks.push({ name: events.transport, check: () => events.ping() });
@@ -76,6 +79,8 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     maxSubscriptionsPerConnection: config.maxSubscriptionsPerConnection,
     browser,
     log,
+    subscriptions,
+    onInternal,
   });
   let inference: InferenceThreads | null = null;
   let pool: WorkerPool | null = null;

@@ -1,4 +1,4 @@
-import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { TaskRecord } from '../domain/task.ts';
 import type { GraphQLTransport } from '../observability/metrics.ts';
@@ -46,28 +46,33 @@ const FRESH_MS = 1_000;
  *
  * Anything a result depends on beyond those (today only the tenant) must join the sharing key.
  * An operation that cannot be shared, or a transport without direct delivery, is executed per
- * subscriber as graphql-js would.
+ * subscriber as graphql-js would. Every result leaves here masked (maskError.ts), so that a
+ * transport may call subscribe() directly: the WebSocket does (http/websocket.ts), since yoga's
+ * per-operation wrapping of a stream that yields nothing cost 3 KB per subscription.
  */
-export function useSharedSubscriptions(options: { onInternal: (error: unknown) => void }): Plugin {
-  const renderings = new Map<string, Rendering>();
-  const documentIds = new WeakMap<DocumentNode, number>();
-  let nextDocumentId = 1;
-  const documentId = (document: DocumentNode) => {
-    let id = documentIds.get(document);
-    if (id === undefined) documentIds.set(document, (id = nextDocumentId++));
-    return id;
+export class SharedSubscriptions {
+  private readonly renderings = new Map<string, Rendering>();
+  private readonly documentIds = new WeakMap<DocumentNode, number>();
+  private nextDocumentId = 1;
+
+  constructor(private readonly onInternal: (error: unknown) => void) {}
+
+  /** For yoga: every subscription over HTTP (SSE) goes through subscribe() below. */
+  readonly plugin: Plugin = {
+    onSubscribe: ({ setSubscribeFn }) => setSubscribeFn(((args: ExecutionArgs) => this.subscribe(args)) as never),
   };
 
-  async function subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
+  async subscribe(args: ExecutionArgs): Promise<AsyncIterable<ExecutionResult> | ExecutionResult> {
     const source = await createSourceEventStream(args);
-    if (!isAsyncIterable(source)) return asRequestErrors(source);
+    if (!isAsyncIterable(source)) return this.masked(asRequestErrors(source));
     const ctx = args.contextValue as GraphQLContext;
     if (!(source instanceof TaskWatch) || !ctx.delivery) {
-      return ctx.metrics.trackSubscription(ctx.transport, mapEach(source as AsyncIterator<unknown>, (task) => execute({ ...args, rootValue: task })));
+      const results = mapEach(source as AsyncIterator<unknown>, async (task) => this.masked(await execute({ ...args, rootValue: task })));
+      return ctx.metrics.trackSubscription(ctx.transport, results);
     }
-    const key = [source.tenant, source.id, documentId(args.document), args.operationName ?? '', JSON.stringify(args.variableValues ?? null)].join('\u0000');
-    let rendering = renderings.get(key);
-    if (!rendering) renderings.set(key, (rendering = new Rendering(options.onInternal, () => renderings.delete(key))));
+    const key = [source.tenant, source.id, this.documentId(args.document), args.operationName ?? '', JSON.stringify(args.variableValues ?? null)].join('\u0000');
+    let rendering = this.renderings.get(key);
+    if (!rendering) this.renderings.set(key, (rendering = new Rendering((result) => this.masked(result, true), () => this.renderings.delete(key))));
     rendering.users++;
     // What rendering needs, and no more: the operation's context from the transport (the upgrade
     // request, the socket, yoga's per-operation state) is not held for as long as it is open.
@@ -82,7 +87,21 @@ export function useSharedSubscriptions(options: { onInternal: (error: unknown) =
     return new Subscriber(source, renderArgs, rendering, ctx.delivery);
   }
 
-  return { onSubscribe: ({ setSubscribeFn }) => setSubscribeFn(subscribe as never) };
+  /**
+   * As yoga masks what it sends (http/yoga.ts); masking twice changes nothing. Results written
+   * straight to a connection drop the `http` hint, which only means something on a response.
+   */
+  private masked(result: ExecutionResult, forConnection = false): ExecutionResult {
+    if (!result.errors) return result;
+    const errors = result.errors.map((error) => maskError(error, this.onInternal) as GraphQLError);
+    return { ...result, errors: forConnection ? errors.map(withoutHttpHint) : errors };
+  }
+
+  private documentId(document: DocumentNode): number {
+    let id = this.documentIds.get(document);
+    if (id === undefined) this.documentIds.set(document, (id = this.nextDocumentId++));
+    return id;
+  }
 }
 
 /** One state of a task rendered as the JSON of an execution result, shared while it is fresh. */
@@ -91,7 +110,7 @@ class Rendering {
   private last: { version: number; at: number; json: Promise<string> } | null = null;
 
   constructor(
-    private readonly onInternal: (error: unknown) => void,
+    private readonly mask: (result: ExecutionResult) => ExecutionResult,
     private readonly forget: () => void,
   ) {}
 
@@ -104,15 +123,9 @@ class Rendering {
     const now = Date.now();
     const last = this.last;
     if (last && last.version === task.version && now - last.at < FRESH_MS) return last.json;
-    const json = Promise.resolve(execute({ ...args, rootValue: task })).then((result) => JSON.stringify(this.masked(result)));
+    const json = Promise.resolve(execute({ ...args, rootValue: task })).then((result) => JSON.stringify(this.mask(result)));
     if (!last || task.version >= last.version) this.last = { version: task.version, at: now, json };
     return json;
-  }
-
-  /** As yoga masks results it sends (http/yoga.ts), less the `http` hint that only means something on a response. */
-  private masked(result: ExecutionResult): ExecutionResult {
-    if (!result.errors) return result;
-    return { ...result, errors: result.errors.map((error) => withoutHttpHint(maskError(error, this.onInternal) as never)) };
   }
 }
 

@@ -8,12 +8,12 @@ import { maskErrorForWebSocket, withoutHttpHint } from '../graphql/maskError.ts'
 import type { Logger } from '../logger.ts';
 import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
+import type { SharedSubscriptions } from '../graphql/sharedSubscribe.ts';
 import { WebSocketDelivery } from './webSocketDelivery.ts';
 import { GRAPHQL_PATH, type Yoga } from './yoga.ts';
 
 interface EnvelopedRoot {
   execute: (args: ExecutionArgs) => unknown;
-  subscribe: (args: ExecutionArgs) => unknown;
 }
 
 /**
@@ -26,6 +26,8 @@ export interface WebSocketOptions {
   maxSubscriptionsPerConnection: number;
   browser: BrowserPolicy;
   log: Logger;
+  subscriptions: SharedSubscriptions;
+  onInternal: (error: unknown) => void;
 }
 
 export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebSocketOptions) {
@@ -38,11 +40,14 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
     verifyClient: ({ req }: { req: IncomingMessage }) => options.browser.allowsWebSocket(req),
   });
   trackConnections(wsServer, options.log);
-  const onInternal = (err: unknown) => options.log.error({ err }, 'internal error in a WebSocket operation');
+  const { onInternal } = options;
   const disposable = useServer(
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
-      subscribe: (args) => (args.rootValue as EnvelopedRoot).subscribe(args) as never,
+      // Straight to the shared subscriptions, not through yoga's envelope: its per-operation wrapping
+      // of a stream that yields nothing (results are written to the socket) cost 3 KB per
+      // subscription. Its masking is done there; parsing, validation and the context were yoga's (below).
+      subscribe: (args) => options.subscriptions.subscribe(args) as never,
       // Errors in results went through yoga's masking, which keeps an `http` hint for HTTP responses.
       onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? { ...result, errors: result.errors.map(withoutHttpHint) } : result),
       onError: (_ctx, _id, _payload, errors) => errors.map(withoutHttpHint),
@@ -56,7 +61,7 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
           const message = `this connection already has ${options.maxSubscriptionsPerConnection} operations: complete some, or open another connection`;
           return [new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } })];
         }
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+        const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
@@ -74,7 +79,7 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
             contextValue: Object.assign(await contextFactory(), {
               delivery: new WebSocketDelivery(ctx.extra.socket, id),
             } satisfies Pick<GraphQLContext, 'delivery'>),
-            rootValue: { execute, subscribe } satisfies EnvelopedRoot,
+            rootValue: { execute } satisfies EnvelopedRoot,
           };
         } catch (error) {
           return [maskErrorForWebSocket(error, onInternal)];

@@ -14,7 +14,7 @@ import { schema } from '../graphql/schema.ts';
 import type { Logger } from '../logger.ts';
 import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
-import { useSharedSubscriptions } from '../graphql/sharedSubscribe.ts';
+import type { SharedSubscriptions } from '../graphql/sharedSubscribe.ts';
 import { SseDeliveries } from './sseDelivery.ts';
 
 export interface ServerContext {
@@ -33,6 +33,10 @@ export interface GraphQLHandlerOptions {
   limits: Config['graphql'];
   log: Logger;
   metrics: Metrics;
+  /** Subscriptions: executed once per change for all who ask the same (graphql/sharedSubscribe.ts). */
+  subscriptions: SharedSubscriptions;
+  /** Reports an unexpected error behind a masked one. */
+  onInternal: (error: unknown) => void;
 }
 
 /** HTTP 401 with a Bearer challenge; the WebSocket refuses the connection before we get here. */
@@ -103,8 +107,7 @@ const contractCodes: Plugin = {
 
 /** GraphQL over HTTP and SSE, and GraphiQL (whose subscriptions go over the WebSocket). */
 export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
-  const { log, auth, tasks, metrics } = options;
-  const onInternal = (err: unknown) => log.error({ err }, 'internal error in a GraphQL operation');
+  const { log, auth, tasks, metrics, onInternal } = options;
   const sse = new SseDeliveries();
   return createYoga<ServerContext, GraphQLContext>({
     schema,
@@ -116,7 +119,7 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
     healthCheckEndpoint: false as unknown as string,
     landingPage: false,
     graphiql: { title: 'Longhaul', subscriptionsProtocol: 'WS' },
-    plugins: [...operationLimits(options.limits), contractCodes, useSharedSubscriptions({ onInternal }), sse.plugin],
+    plugins: [...operationLimits(options.limits), contractCodes, options.subscriptions.plugin, sse.plugin],
     // Over the WebSocket the key came in connectionParams (checked again here); over HTTP and SSE in the header.
     context: (initial) => {
       const webSocket = initial as Partial<{ extra: unknown; connectionParams: Record<string, unknown> }>;
