@@ -1,12 +1,12 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
-import { useServer } from 'graphql-ws/use/ws';
-import WebSocket, { WebSocketServer } from 'ws';
+import { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/apiKeys.ts';
 import type { BrowserPolicy } from './browserPolicy.ts';
 import { maskErrorForWebSocket, withoutHttpHint } from '../graphql/maskError.ts';
 import type { Logger } from '../logger.ts';
-import { REQUEST_ID_HEADER, requestIdFrom, runInRequest } from '../observability/requestContext.ts';
+import { REQUEST_ID_HEADER, requestIdFrom } from '../observability/requestContext.ts';
+import { ConnectionSocket, serveGraphQLWs } from './graphqlWsOnWs.ts';
 import type { GraphQLContext } from '../graphql/builder.ts';
 import type { SharedSubscriptions } from '../graphql/sharedSubscribe.ts';
 import { WebSocketDelivery } from './webSocketDelivery.ts';
@@ -28,7 +28,12 @@ export interface WebSocketOptions {
   log: Logger;
   subscriptions: SharedSubscriptions;
   onInternal: (error: unknown) => void;
+  /** How often every socket is pinged; one that has not answered by the next ping is dropped. */
+  keepAliveMs?: number;
 }
+
+/** As graphql-ws's own adapter. */
+const KEEP_ALIVE_MS = 12_000;
 
 export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebSocketOptions) {
   const wsServer = new WebSocketServer({
@@ -41,7 +46,8 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
   });
   trackConnections(wsServer, options.log);
   const { onInternal } = options;
-  const disposable = useServer(
+  const graphqlWs = serveGraphQLWs(
+    wsServer,
     {
       execute: (args) => (args.rootValue as EnvelopedRoot).execute(args) as never,
       // Straight to the shared subscriptions, not through yoga's envelope: its per-operation wrapping
@@ -63,7 +69,6 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
         }
         const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
-          req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
         });
@@ -86,15 +91,12 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
         }
       },
     },
-    wsServer,
+    { keepAliveMs: options.keepAliveMs ?? KEEP_ALIVE_MS, log: options.log },
   );
   return {
     wsServer,
     /** Closes every socket with 1001 (going away) so clients know to reconnect elsewhere. */
-    async close() {
-      for (const socket of wsServer.clients) socket.close(1001, 'server shutting down');
-      await disposable.dispose();
-    },
+    close: () => graphqlWs.close(),
   };
 }
 
@@ -103,19 +105,6 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
  * upgrade when well-formed, else a new one; echoed on the 101 response, logged (at debug) when the
  * socket opens and closes, and carried by every log line written while handling its messages.
  */
-/**
- * A socket's events come from the network, outside any request: each listener (graphql-ws's
- * message handling, and all it starts) runs in the connection's context. A subclass rather than a
- * wrapper per socket: tens of thousands may be open.
- */
-class ConnectionSocket extends WebSocket {
-  requestId = '';
-
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
-    return runInRequest({ requestId: this.requestId }, () => super.emit(event, ...args));
-  }
-}
-
 function trackConnections(wsServer: WebSocketServer, log: Logger): void {
   const ids = new WeakMap<IncomingMessage, string>();
   wsServer.on('headers', (headers, request) => {
@@ -123,13 +112,9 @@ function trackConnections(wsServer: WebSocketServer, log: Logger): void {
     ids.set(request, requestId);
     headers.push(`${REQUEST_ID_HEADER}: ${requestId}`);
   });
-  wsServer.on('connection', (socket, request) => {
-    const requestId = ids.get(request) ?? requestIdFrom(request.headers[REQUEST_ID_HEADER]);
-    const opened = Date.now();
-    (socket as ConnectionSocket).requestId = requestId;
-    log.debug({ event: 'ws:open', requestId, path: (request.url ?? '/').split('?')[0] }, 'WebSocket connection opened');
-    socket.once('close', (code: number) => {
-      log.debug({ event: 'ws:close', requestId, code, durationMs: Date.now() - opened }, 'WebSocket connection closed');
-    });
+  wsServer.on('connection', (socket: ConnectionSocket, request: IncomingMessage) => {
+    socket.requestId = ids.get(request) ?? requestIdFrom(request.headers[REQUEST_ID_HEADER]);
+    socket.openedAt = Date.now();
+    log.debug({ event: 'ws:open', requestId: socket.requestId, path: (request.url ?? '/').split('?')[0] }, 'WebSocket connection opened');
   });
 }
