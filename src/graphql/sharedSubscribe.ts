@@ -1,7 +1,7 @@
 import { createSourceEventStream, execute, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLError } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { TaskRecord } from '../domain/task.ts';
-import type { GraphQLTransport } from '../observability/metrics.ts';
+import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
 import type { TaskFollower } from '../tasks/taskFeeds.ts';
 import { TaskWatch } from '../tasks/watch.ts';
 import type { GraphQLContext } from './builder.ts';
@@ -72,19 +72,22 @@ export class SharedSubscriptions {
     }
     const key = [source.tenant, source.id, this.documentId(args.document), args.operationName ?? '', JSON.stringify(args.variableValues ?? null)].join('\u0000');
     let rendering = this.renderings.get(key);
-    if (!rendering) this.renderings.set(key, (rendering = new Rendering((result) => this.masked(result, true), () => this.renderings.delete(key))));
+    if (!rendering) {
+      // What rendering needs, and no more (not the transport's context): the same for everyone
+      // who shares it, since the key covers all a result depends on.
+      const { tasks, tenant, transport, metrics } = ctx;
+      const renderArgs: ExecutionArgs = {
+        schema: args.schema,
+        document: args.document,
+        operationName: args.operationName,
+        variableValues: args.variableValues,
+        contextValue: { tasks, tenant, transport, metrics } satisfies GraphQLContext,
+      };
+      rendering = new Rendering(renderArgs, (result) => this.masked(result, true), () => this.renderings.delete(key));
+      this.renderings.set(key, rendering);
+    }
     rendering.users++;
-    // What rendering needs, and no more: the operation's context from the transport (the upgrade
-    // request, the socket, yoga's per-operation state) is not held for as long as it is open.
-    const { tasks, tenant, transport, metrics } = ctx;
-    const renderArgs: ExecutionArgs = {
-      schema: args.schema,
-      document: args.document,
-      operationName: args.operationName,
-      variableValues: args.variableValues,
-      contextValue: { tasks, tenant, transport, metrics } satisfies GraphQLContext,
-    };
-    return new Subscriber(source, renderArgs, rendering, ctx.delivery);
+    return new Subscriber(source, rendering, ctx.delivery, ctx.metrics);
   }
 
   /**
@@ -110,6 +113,7 @@ class Rendering {
   private last: { version: number; at: number; json: Promise<string> } | null = null;
 
   constructor(
+    private readonly args: ExecutionArgs,
     private readonly mask: (result: ExecutionResult) => ExecutionResult,
     private readonly forget: () => void,
   ) {}
@@ -119,11 +123,11 @@ class Rendering {
     if (--this.users === 0) this.forget();
   }
 
-  render(task: TaskRecord, args: ExecutionArgs): Promise<string> {
+  render(task: TaskRecord): Promise<string> {
     const now = Date.now();
     const last = this.last;
     if (last && last.version === task.version && now - last.at < FRESH_MS) return last.json;
-    const json = Promise.resolve(execute({ ...args, rootValue: task })).then((result) => JSON.stringify(this.mask(result)));
+    const json = Promise.resolve(execute({ ...this.args, rootValue: task })).then((result) => JSON.stringify(this.mask(result)));
     if (!last || task.version >= last.version) this.last = { version: task.version, at: now, json };
     return json;
   }
@@ -153,19 +157,19 @@ class Subscriber implements TaskFollower, DeliveryOwner, AsyncIterableIterator<n
 
   constructor(
     private readonly watch: TaskWatch,
-    private readonly args: ExecutionArgs,
     private readonly rendering: Rendering,
     opener: DeliveryOpener,
+    metrics: Metrics,
   ) {
     this.finished.catch(() => {}); // a stream nobody iterates (SSE's) must not leave an unhandled rejection
     this.delivery = opener.open(this);
-    this.closeMetric = (args.contextValue as GraphQLContext).metrics.subscriptionOpened(this.delivery.transport);
+    this.closeMetric = metrics.subscriptionOpened(this.delivery.transport);
     watch.follow(this);
   }
 
   /** A newer state of the task (TaskFollower). */
   update(task: TaskRecord): void {
-    this.lastRender = this.rendering.render(task, this.args).then(
+    this.lastRender = this.rendering.render(task).then(
       (json) => this.send(task.version, json),
       (error: unknown) => this.fail(error),
     );

@@ -1,5 +1,6 @@
 import WebSocket from 'ws';
 import type { Delivery, DeliveryOpener } from '../graphql/sharedSubscribe.ts';
+import { flat } from '../observability/requestContext.ts';
 
 /**
  * One graphql-ws operation's results written straight to its socket as `next` messages, around a
@@ -23,7 +24,7 @@ export class WebSocketDelivery implements Delivery, DeliveryOpener {
     private readonly socket: WebSocket,
     operationId: string,
   ) {
-    this.head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
+    this.head = flat(`{"id":${JSON.stringify(operationId)},"type":"next","payload":`);
   }
 
   open(): Delivery {

@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server } from 'node:http';
-import { GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs } from 'graphql';
 import { WebSocketServer } from 'ws';
 import type { Authenticator } from '../auth/apiKeys.ts';
 import type { BrowserPolicy } from './browserPolicy.ts';
@@ -76,16 +76,16 @@ export function attachGraphQLWebSocket(server: Server, yoga: Yoga, options: WebS
           const document: DocumentNode = parse(params.query);
           const errors = validate(schema, document);
           if (errors.length > 0) return errors.map((error: unknown) => maskErrorForWebSocket(error, onInternal));
-          return {
-            schema,
-            operationName: params.operationName ?? null,
-            document,
-            variableValues: params.variables ?? null,
-            contextValue: Object.assign(await contextFactory(), {
-              delivery: new WebSocketDelivery(ctx.extra.socket, id),
-            } satisfies Pick<GraphQLContext, 'delivery'>),
-            rootValue: { execute } satisfies EnvelopedRoot,
-          };
+          const context = await contextFactory();
+          const operationName = params.operationName ?? null;
+          // A subscription stays open for as long as the client wants, with graphql-ws holding its
+          // context: it gets only what it uses, not yoga's per-operation context (which also holds
+          // the socket's state and the message).
+          const contextValue: GraphQLContext =
+            getOperationAST(document, operationName)?.operation === 'subscription'
+              ? { tasks: context.tasks, tenant: context.tenant, transport: context.transport, metrics: context.metrics, delivery: new WebSocketDelivery(ctx.extra.socket, id) }
+              : context;
+          return { schema, operationName, document, variableValues: params.variables ?? null, contextValue, rootValue: { execute } satisfies EnvelopedRoot };
         } catch (error) {
           return [maskErrorForWebSocket(error, onInternal)];
         }
