@@ -15,6 +15,7 @@ import type { Logger } from '../logger.ts';
 import type { GraphQLTransport, Metrics } from '../observability/metrics.ts';
 import type { TaskOperations } from '../tasks/operations.ts';
 import type { SharedSubscriptions } from '../graphql/sharedSubscribe.ts';
+import { useRequestBodyLimit } from './requestBodyLimit.ts';
 import { SseDeliveries } from './sseDelivery.ts';
 
 export interface ServerContext {
@@ -111,15 +112,15 @@ export function createGraphQLHandler(options: GraphQLHandlerOptions): Yoga {
   const sse = new SseDeliveries();
   return createYoga<ServerContext, GraphQLContext>({
     schema,
-    // Past it: 413 with PAYLOAD_TOO_LARGE, without reading the rest of the body.
-    maxRequestBodySize: options.maxBodyBytes,
+    // Ours instead (requestBodyLimit.ts): the same answer, without a stream per request.
+    maxRequestBodySize: false,
     graphqlEndpoint: GRAPHQL_PATH,
     // CORS is the HTTP server's (browserPolicy.ts), for GraphQL and REST alike; yoga's default allows every origin.
     cors: false,
     healthCheckEndpoint: false as unknown as string,
     landingPage: false,
     graphiql: { title: 'Longhaul', subscriptionsProtocol: 'WS' },
-    plugins: [...operationLimits(options.limits), contractCodes, options.subscriptions.plugin, sse.plugin],
+    plugins: [useRequestBodyLimit(options.maxBodyBytes), ...operationLimits(options.limits), contractCodes, options.subscriptions.plugin, sse.plugin],
     // Over the WebSocket the key came in connectionParams (checked again here); over HTTP and SSE in the header.
     context: (initial) => {
       const webSocket = initial as Partial<{ extra: unknown; connectionParams: Record<string, unknown> }>;

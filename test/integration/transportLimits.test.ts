@@ -36,6 +36,31 @@ describe('MAX_BODY_BYTES', () => {
     await healthy();
   });
 
+  it('counts a body sent without Content-Length (chunked) as it streams in: 413 past the limit, storing nothing', async () => {
+    const count = async () => (await server.gql(`{ tasks(first: 100) { edges { node { id } } } }`)).data.tasks.edges.length;
+    const before = await count();
+    const chunked = (text: string) =>
+      new Promise<{ status: number; body: any }>((resolve, reject) => {
+        const req = request(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+        req.on('response', (res) => {
+          let answer = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk) => (answer += chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(answer) }));
+        });
+        req.on('error', reject);
+        for (let at = 0; at < text.length; at += 1_000) req.write(text.slice(at, at + 1_000));
+        req.end();
+      });
+    const over = await chunked(JSON.stringify({ query: SUBMIT, variables: { input: { items: items(200) } } }));
+    expect(over).toMatchObject({ status: 413, body: { errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }] } });
+    expect(await count()).toBe(before);
+    const within = await chunked(JSON.stringify({ query: SUBMIT, variables: { input: { items: items(1) } } }));
+    expect(within).toMatchObject({ status: 200, body: { data: { submitBulkInference: { status: 'QUEUED' } } } });
+    expect(await count()).toBe(before + 1);
+    await healthy();
+  });
+
   it('is the WebSocket maxPayload: a larger message closes that socket with 1009, and only that one', async () => {
     const socket = new WebSocket(server.url.replace(/^http/, 'ws'), 'graphql-transport-ws');
     await once(socket, 'open');
