@@ -152,14 +152,14 @@ export class PostgresTaskStore implements TaskStore {
     await this.pool.query('SELECT 1');
   }
 
-  async createTask({ id, tenant, submission, fingerprint, now }: NewTask): Promise<CreateTaskResult> {
+  async createTask({ id, tenant, submission, fingerprint, now, positionUpTo }: NewTask): Promise<CreateTaskResult> {
     const key = submission.idempotencyKey;
     // A lost race on the key is answered with the winner's task; if that key was purged in the
     // instant between, the submit simply runs again.
     const single = fitsOneStatement(submission.items);
     for (let round = 0; ; round++) {
       try {
-        if (single) return { created: true, task: await this.createInOneStatement({ id, tenant, submission, fingerprint, now }) };
+        if (single) return { created: true, ...(await this.createInOneStatement({ id, tenant, submission, fingerprint, now, positionUpTo })) };
         const task = await this.transaction(async (db) => {
           const { rows } = await db.query<PgTaskRow>(
             INSERT_TASK,
@@ -194,10 +194,12 @@ export class PostgresTaskStore implements TaskStore {
    * as a transaction of its own: one round trip instead of BEGIN, task, items, COMMIT. A taken
    * idempotency key fails the whole statement on the key's primary key, so nothing is stored.
    */
-  private async createInOneStatement({ id, tenant, submission, fingerprint, now }: NewTask): Promise<TaskRecord> {
+  private async createInOneStatement({ id, tenant, submission, fingerprint, now, positionUpTo }: NewTask): Promise<{ task: TaskRecord; queuePosition?: number }> {
     const key = submission.idempotencyKey;
     try {
-      const { rows } = await this.pool.query<PgTaskRow>(
+      // With positionUpTo, the queued tasks ahead of it too (as queuePosition counts them; what
+      // commits meanwhile is not seen, which a hint can afford).
+      const { rows } = await this.pool.query<PgTaskRow & { ahead: string | null }>(
         `WITH task AS (${INSERT_TASK}
          ), reserved AS (
            INSERT INTO idempotency_keys (tenant, key, task_seq, fingerprint, created_at)
@@ -207,7 +209,11 @@ export class PostgresTaskStore implements TaskStore {
            SELECT task.seq, u.n::integer - 1, convert_to(u.item_id, 'UTF8'), convert_to(u.text, 'UTF8')
            FROM task, unnest($12::text[], $13::text[]) WITH ORDINALITY AS u (item_id, text, n)
          )
-         SELECT * FROM task`,
+         SELECT task.*, CASE WHEN $14::integer IS NOT NULL THEN
+             (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority > task.priority LIMIT $14) a)
+           + (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority = task.priority AND t.seq < task.seq LIMIT $14) b)
+           END AS ahead
+         FROM task`,
         [
           id,
           tenant,
@@ -222,9 +228,12 @@ export class PostgresTaskStore implements TaskStore {
           fingerprint,
           submission.items.map((item) => item.id),
           submission.items.map((item) => item.text),
+          positionUpTo === undefined ? null : Math.max(0, positionUpTo - 1),
         ],
       );
-      return taskOf(rows[0]!);
+      const row = rows[0]!;
+      if (positionUpTo === undefined || row.ahead === null) return { task: taskOf(row) };
+      return { task: taskOf(row), queuePosition: Math.min(Number(row.ahead) + 1, positionUpTo) };
     } catch (error) {
       const { code, constraint } = error as { code?: string; constraint?: string };
       if (code === '23505' && constraint === 'idempotency_keys_pkey') throw new KeyTaken();

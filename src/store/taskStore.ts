@@ -8,6 +8,12 @@ export interface NewTask {
   submission: Submission;
   fingerprint: string;
   now: number;
+  /**
+   * Also count the new task's queue position, up to this (as queuePosition(id, atMost)), where an
+   * engine can do it in the same statement: the poll hint of the submit's answer, without another
+   * round trip.
+   */
+  positionUpTo?: number;
 }
 
 /**
@@ -61,7 +67,7 @@ export interface WebhookAttempt {
 }
 
 export type CreateTaskResult =
-  | { created: true; task: TaskRecord }
+  | { created: true; task: TaskRecord; /** When asked for (positionUpTo) and counted at no extra cost. */ queuePosition?: number }
   /** The tenant already has a task with this idempotency key; the caller compares fingerprints. */
   | { created: false; task: TaskRecord; fingerprint: string };
 

@@ -43,6 +43,8 @@ const RESULT_PAGE = { default: 100, max: 1_000 };
 export class TaskOperations {
   private readonly admission: QueueAdmission;
   private readonly feeds: TaskFeeds;
+  /** A just-submitted task's position for its poll hint, when the store counted it with the insert. */
+  private readonly positionsAtSubmit = new WeakMap<TaskRecord, number>();
 
   constructor(private readonly options: TaskOperationsOptions) {
     this.admission = new QueueAdmission(() => options.store.countQueued(), options.limits.queueMax);
@@ -62,7 +64,7 @@ export class TaskOperations {
     await this.admission.admit();
     let result: CreateTaskResult;
     try {
-      result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint, now: Date.now() });
+      result = await store.createTask({ id: newTaskId(), tenant, submission, fingerprint, now: Date.now(), positionUpTo: POLL_HINT_POSITIONS });
     } catch (error) {
       this.admission.release();
       throw error;
@@ -72,6 +74,7 @@ export class TaskOperations {
       return sameRequestOrConflict(result, fingerprint, submission.idempotencyKey!);
     }
     events.publishTaskQueued();
+    if (result.queuePosition !== undefined) this.positionsAtSubmit.set(result.task, result.queuePosition);
     return result.task;
   }
 
@@ -121,6 +124,8 @@ export class TaskOperations {
    */
   queuePosition(task: TaskRecord, forHintOnly = false): Promise<number | null> {
     if (task.status !== 'QUEUED') return Promise.resolve(null);
+    const atSubmit = forHintOnly ? this.positionsAtSubmit.get(task) : undefined;
+    if (atSubmit !== undefined) return Promise.resolve(atSubmit);
     return this.options.store.queuePosition(task.id, forHintOnly ? POLL_HINT_POSITIONS : undefined);
   }
 

@@ -72,6 +72,30 @@ for (const factory of storeFactories) {
       expect((await create({ idempotencyKey: 'key-1' }, 'other-tenant')).created).toBe(true);
     });
 
+    it('counts a new task\'s position with the insert when asked, as queuePosition would (PostgreSQL: same statement)', async () => {
+      await create({ priority: -1 });
+      await create();
+      await create();
+      await create({ priority: 9 });
+      const make = (priority: number, positionUpTo: number) => {
+        const submission = validateSubmission({ items: [{ text: 'one' }], priority }, limits);
+        return store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: clock++, positionUpTo });
+      };
+      const cases = [
+        { priority: 0, upTo: 60, expected: 4 }, // behind the urgent one and the two of the same priority
+        { priority: 0, upTo: 3, expected: 3 }, // capped
+        { priority: 5, upTo: 60, expected: 2 }, // only the urgent one is ahead
+      ];
+      for (const { priority, upTo, expected } of cases) {
+        const result = await make(priority, upTo);
+        expect(result.created).toBe(true);
+        if (factory.name === 'postgres') expect(result.created && result.queuePosition).toBe(expected);
+        // An engine that does not count it with the insert leaves it to queuePosition.
+        else expect(result.created && result.queuePosition).toBeUndefined();
+        expect(await store.queuePosition(result.task.id, upTo)).toBe(expected);
+      }
+    });
+
     it('claims by priority, then arrival, and counts the queue in that order', async () => {
       const low = (await create({ priority: -1 })).task;
       const first = (await create()).task;
