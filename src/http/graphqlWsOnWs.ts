@@ -19,6 +19,9 @@ export function serveGraphQLWs(wsServer: WebSocketServer, options: ServerOptions
   const server = makeServer(options);
   wsServer.options.handleProtocols = handleProtocols;
   const log = settings.log;
+  // The WebSocket server repeats its HTTP server's errors (a port in use, say): those are the HTTP
+  // server's to report, and unheard here they would end the process.
+  wsServer.on('error', (err) => log.debug({ err }, 'WebSocket server error'));
 
   wsServer.on('connection', (socket: ConnectionSocket) => {
     socket.alive = true;

@@ -79,3 +79,23 @@ it('fails fast, without printing the password, when PostgreSQL cannot be reached
   expect(fatal).toMatchObject({ msg: 'Longhaul failed to start', err: { message: expect.stringMatching(/ECONNREFUSED/) } });
   expect(output).not.toContain('secret');
 });
+
+it('fails fast with a clear error when its port is taken, and exits 1', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'longhaul-port-'));
+  const first = await startChildServer({ DATABASE_URL: `sqlite:${join(dir, 'first.db')}`, WORKER_CONCURRENCY: '0' });
+  try {
+    const child = spawnMain({ DATABASE_URL: `sqlite:${join(dir, 'second.db')}`, WORKER_CONCURRENCY: '0', PORT: new URL(first.url).port }, cwd);
+    let output = '';
+    child.stdout!.on('data', (chunk) => (output += chunk));
+    child.stderr!.on('data', (chunk) => (output += chunk));
+    const [code] = await once(child, 'exit');
+    expect(code).toBe(1);
+    const fatal = output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).find((line) => line.level === 60);
+    expect(fatal).toMatchObject({ msg: 'Longhaul failed to start', err: { message: expect.stringMatching(/EADDRINUSE/) } });
+    expect((await fetch(new URL('/health', first.url))).status).toBe(200);
+  } finally {
+    first.process.kill('SIGTERM');
+    await first.exited;
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
