@@ -170,6 +170,9 @@ async function processItems(
         inflight.add(tracked);
         await record();
       }
+      // A short page was the last: no item becomes pending again during a run. (One read less
+      // per task; three round trips on PostgreSQL.)
+      if (page.length < PAGE_SIZE) break;
     }
     await Promise.all(inflight);
     check();

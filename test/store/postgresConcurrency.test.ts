@@ -157,3 +157,30 @@ describe.skipIf(!postgresAvailable)('PostgreSQL migrations', () => {
     }
   });
 });
+
+describe.skipIf(!postgresAvailable)('PostgreSQL page reads (one simple query per page)', () => {
+  it('take literals safely, and a failed read leaves its connection usable', async () => {
+    const schema = await postgresSchemas.create();
+    // One connection: whatever a read leaves on it, the next call meets.
+    const store = new PostgresTaskStore(postgresSchemas.url(schema), { poolSize: 1 });
+    try {
+      await store.migrate();
+      const submission = validateSubmission({ items: [{ text: "it's" }, { text: 'two' }] }, limits);
+      const { task } = await store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: 1 });
+      const claimed = (await store.claimNextTask('owner', 2, LEASE))!;
+      const fence = { taskId: claimed.id, owner: 'owner', attempt: claimed.attempt };
+      expect(await store.pendingItems(fence, -1, 10)).toEqual([
+        { index: 0, text: "it's" },
+        { index: 1, text: 'two' },
+      ]);
+      // A quote in the id is a literal's, not the statement's.
+      expect(await store.pendingItems({ ...fence, taskId: "x'; DROP TABLE tasks; --" }, -1, 10)).toEqual([]);
+      await expect(store.pendingItems(fence, -1, -5)).rejects.toThrow(/LIMIT must not be negative/);
+      expect((await store.getTask('default', task.id))?.status).toBe('IN_PROGRESS');
+      expect(await store.listResults(task.id, { after: null, limit: 10 })).toEqual([]);
+    } finally {
+      await store.close();
+      await postgresSchemas.drop(schema);
+    }
+  });
+});
