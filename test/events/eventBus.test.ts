@@ -146,6 +146,21 @@ describe.skipIf(buses.length === 0).each(buses)('task events over %s', (_name, o
     expect(await received).toEqual(sent);
   });
 
+  it('carry the changes published in one turn in order, each once (a bus may send them together)', async () => {
+    const id = newId();
+    const versions: number[] = [];
+    const all = next<void>((resolve) =>
+      b.onTaskChanged(id, (task) => {
+        versions.push(task.version);
+        if (versions.length === 50) resolve();
+      }),
+    );
+    await b.listeningTo(id);
+    for (let version = 1; version <= 50; version++) a.publishTaskChanged(record(id, version));
+    await all;
+    expect(versions).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
   it('wake workers on every instance, and stop delivering once unsubscribed', async () => {
     let woken = 0;
     const off = b.onTaskQueued(() => woken++);
