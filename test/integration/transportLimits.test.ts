@@ -1,5 +1,5 @@
 import { once } from 'node:events';
-import { request } from 'node:http';
+import { request, type ClientRequest } from 'node:http';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,10 +20,24 @@ const healthy = async () => {
   expect((await server.gql(SUBMIT, { input: { items: items(1) } })).data.submitBulkInference.status).toBe('QUEUED');
 };
 
+const countTasks = async () => (await server.gql(`{ tasks(first: 100) { edges { node { id } } } }`)).data.tasks.edges.length;
+
+/** Reads a node:http response to its end: its status and JSON body. */
+function readAnswer(req: ClientRequest): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+  });
+}
+
 describe('MAX_BODY_BYTES', () => {
   it('refuses a larger GraphQL request with 413 and PAYLOAD_TOO_LARGE, storing nothing', async () => {
-    const count = async () => (await server.gql(`{ tasks(first: 100) { edges { node { id } } } }`)).data.tasks.edges.length;
-    const before = await count();
+    const before = await countTasks();
     const response = await fetch(server.url, {
       method: 'POST',
       headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
@@ -32,32 +46,25 @@ describe('MAX_BODY_BYTES', () => {
     expect(response.status).toBe(413);
     const body = await response.json();
     expect(body.errors[0].extensions.code).toBe('PAYLOAD_TOO_LARGE');
-    expect(await count()).toBe(before);
+    expect(await countTasks()).toBe(before);
     await healthy();
   });
 
   it('counts a body sent without Content-Length (chunked) as it streams in: 413 past the limit, storing nothing', async () => {
-    const count = async () => (await server.gql(`{ tasks(first: 100) { edges { node { id } } } }`)).data.tasks.edges.length;
-    const before = await count();
-    const chunked = (text: string) =>
-      new Promise<{ status: number; body: any }>((resolve, reject) => {
-        const req = request(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
-        req.on('response', (res) => {
-          let answer = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk) => (answer += chunk));
-          res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(answer) }));
-        });
-        req.on('error', reject);
-        for (let at = 0; at < text.length; at += 1_000) req.write(text.slice(at, at + 1_000));
-        req.end();
-      });
+    const before = await countTasks();
+    const chunked = (text: string) => {
+      const req = request(server.url, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' } });
+      const answer = readAnswer(req);
+      for (let at = 0; at < text.length; at += 1_000) req.write(text.slice(at, at + 1_000));
+      req.end();
+      return answer;
+    };
     const over = await chunked(JSON.stringify({ query: SUBMIT, variables: { input: { items: items(200) } } }));
     expect(over).toMatchObject({ status: 413, body: { errors: [{ extensions: { code: 'PAYLOAD_TOO_LARGE' } }] } });
-    expect(await count()).toBe(before);
+    expect(await countTasks()).toBe(before);
     const within = await chunked(JSON.stringify({ query: SUBMIT, variables: { input: { items: items(1) } } }));
     expect(within).toMatchObject({ status: 200, body: { data: { submitBulkInference: { status: 'QUEUED' } } } });
-    expect(await count()).toBe(before + 1);
+    expect(await countTasks()).toBe(before + 1);
     await healthy();
   });
 
@@ -107,22 +114,16 @@ describe('one bad operation on a WebSocket', () => {
 
 describe('Expect: 100-continue', () => {
   /** Sends only the headers, as curl does for large uploads, and reads what comes back first. */
-  const announce = (path: string, length: number) =>
-    new Promise<{ status: number; body: any }>((resolve, reject) => {
-      const req = request(new URL(path, server.origin), {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'content-length': length, expect: '100-continue' },
-      });
-      req.on('continue', () => reject(new Error('the server asked for the body')));
-      req.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) }));
-      });
-      req.on('error', reject);
-      req.flushHeaders();
+  const announce = (path: string, length: number) => {
+    const req = request(new URL(path, server.origin), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'content-length': length, expect: '100-continue' },
     });
+    const asked = new Promise<never>((_, reject) => req.on('continue', () => reject(new Error('the server asked for the body'))));
+    const answer = readAnswer(req);
+    req.flushHeaders();
+    return Promise.race([answer, asked]);
+  };
 
   it('refuses an announced oversized body before it is uploaded, in each transport’s error shape', async () => {
     const graphql = await announce('/graphql', 1_000_000);
