@@ -114,6 +114,24 @@ async function usable(events: TaskEvents, timeoutMs = 15_000): Promise<void> {
   }
 }
 
+/**
+ * A pg connection runs one query at a time; pg 9 stops queueing the ones sent meanwhile. Every
+ * query of this file is counted here when it starts while another is running on its connection.
+ */
+let overlappingQueries = 0;
+const running = new WeakMap<object, number>();
+const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+(pg.Client.prototype as unknown as { query: unknown }).query = function (this: object, ...args: unknown[]) {
+  const now = (running.get(this) ?? 0) + 1;
+  if (now > 1) overlappingQueries++;
+  running.set(this, now);
+  const done = () => running.set(this, (running.get(this) ?? 1) - 1);
+  const result = query.apply(this, args) as Promise<unknown> | undefined;
+  if (result && typeof result.then === 'function') result.then(done, done);
+  else done();
+  return result;
+};
+
 /** Resolves on the next `count` resyncs. */
 const resyncs = (events: TaskEvents, count: number) =>
   new Promise<void>((resolve) => {
@@ -159,6 +177,30 @@ describe.skipIf(buses.length === 0).each(buses)('task events over %s', (_name, o
     for (let version = 1; version <= 50; version++) a.publishTaskChanged(record(id, version));
     await all;
     expect(versions).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+  });
+
+  it('carry changes published while earlier ones are on their way, in order, each once, with health checks between them', async () => {
+    const id = newId();
+    const versions: number[] = [];
+    const all = next<void>((resolve) =>
+      b.onTaskChanged(id, (task) => {
+        versions.push(task.version);
+        if (versions.length === 60) resolve();
+      }),
+    );
+    await b.listeningTo(id);
+    const overlapsBefore = overlappingQueries;
+    const pings: Array<Promise<void>> = [];
+    for (let version = 1; version <= 60; version++) {
+      a.publishTaskChanged(record(id, version));
+      if (version % 10 === 0) {
+        pings.push(a.ping());
+        await setImmediate();
+      }
+    }
+    await Promise.all([all, ...pings]);
+    expect(versions).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+    expect(overlappingQueries - overlapsBefore).toBe(0);
   });
 
   it('wake workers on every instance, and stop delivering once unsubscribed', async () => {
