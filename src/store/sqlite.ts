@@ -7,6 +7,7 @@ import { TASK_STATUSES, terminalEventType, type TaskError, type TaskRecord, type
 import { loadMigrations } from './migrations.ts';
 import { resultFromRow, taskFromRow, type ResultRow, type TaskRow } from './rows.ts';
 import type {
+  Claim,
   CreateTaskResult,
   DueWebhook,
   Fence,
@@ -264,7 +265,7 @@ export class SqliteTaskStore implements TaskStore {
     });
   }
 
-  async claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null> {
+  async claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo = 0): Promise<Claim | null> {
     // Orphans first: they were accepted earlier and already hold partial results.
     const orphan = this.stmt(`
       SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ?
@@ -281,63 +282,80 @@ export class SqliteTaskStore implements TaskStore {
       this.db.transaction(() => {
         const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
         if (id === undefined) return null;
-        return taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
+        const task = taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
+        const small = task.itemsTotal - task.itemsSucceeded - task.itemsFailed <= readItemsUpTo;
+        return { task, pending: small ? this.readPending(id, -1, readItemsUpTo) : null };
       }).immediate(),
     );
   }
-
   async renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean> {
     const renew = this.stmt(`UPDATE tasks SET lease_expires_at = @leaseUntil WHERE ${FENCED}`);
     return this.replayable(() => renew.run({ ...fence, leaseUntil: now + leaseMs })).changes === 1;
   }
 
   async pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]> {
+    return this.readPending(fence.taskId, afterIndex, limit);
+  }
+
+  private readPending(taskId: string, afterIndex: number, limit: number): PendingItem[] {
     return this.stmt(`
       SELECT idx AS "index", text FROM task_items INDEXED BY task_items_pending
       WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND status IS NULL AND idx > ?
-      ORDER BY idx LIMIT ?`).all(fence.taskId, afterIndex, limit) as PendingItem[];
+      ORDER BY idx LIMIT ?`).all(taskId, afterIndex, limit) as PendingItem[];
   }
 
   async checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null> {
-    const owned = this.stmt(`SELECT seq FROM tasks WHERE ${FENCED}`).pluck();
-    // `status IS NULL` makes a result final: an item is never recorded twice, even if computed twice.
-    // Positional parameters: binding an object by name costs a third more per item, on the event loop.
-    const record = this.stmt(`
-      UPDATE task_items SET status = ?, output = ?, error_code = ?, error_message = ?, completed_attempt = ?
-      WHERE task_seq = ? AND idx = ? AND status IS NULL`);
     const bump = this.stmt(`
       UPDATE tasks SET items_succeeded = items_succeeded + @succeeded, items_failed = items_failed + @failed,
                        updated_at = @now, lease_expires_at = @leaseUntil, version = version + 1
       WHERE ${FENCED} RETURNING *`);
     return this.replayable(() => this.db.transaction(() => {
-      const seq = owned.get(fence) as number | undefined;
-      if (seq === undefined) return null;
-      let succeeded = 0;
-      let failed = 0;
-      for (const { index, outcome } of results) {
-        const changes = (
-          outcome.ok
-            ? record.run('SUCCEEDED', JSON.stringify(outcome.output), null, null, fence.attempt, seq, index)
-            : record.run('FAILED', null, outcome.error.code, outcome.error.message, fence.attempt, seq, index)
-        ).changes;
-        if (outcome.ok) succeeded += changes;
-        else failed += changes;
-      }
-      return taskFromRow(bump.get({ ...fence, succeeded, failed, now, leaseUntil: now + leaseMs }) as TaskRow);
+      const counted = this.recordResults(fence, results);
+      return counted && taskFromRow(bump.get({ ...fence, ...counted, now, leaseUntil: now + leaseMs }) as TaskRow);
     }).immediate());
   }
 
-  async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null> {
+  /**
+   * Inside a write transaction: the results for items that have none yet, if the fence holds
+   * (`status IS NULL` makes a result final: an item is never recorded twice, even if computed
+   * twice). What it recorded, to be added to the counters; null when fenced out.
+   */
+  private recordResults(fence: Fence, results: ItemResult[]): { succeeded: number; failed: number } | null {
+    const owned = this.stmt(`SELECT seq FROM tasks WHERE ${FENCED}`).pluck();
+    // Positional parameters: binding an object by name costs a third more per item, on the event loop.
+    const record = this.stmt(`
+      UPDATE task_items SET status = ?, output = ?, error_code = ?, error_message = ?, completed_attempt = ?
+      WHERE task_seq = ? AND idx = ? AND status IS NULL`);
+    const seq = owned.get(fence) as number | undefined;
+    if (seq === undefined) return null;
+    let succeeded = 0;
+    let failed = 0;
+    for (const { index, outcome } of results) {
+      const changes = (
+        outcome.ok
+          ? record.run('SUCCEEDED', JSON.stringify(outcome.output), null, null, fence.attempt, seq, index)
+          : record.run('FAILED', null, outcome.error.code, outcome.error.message, fence.attempt, seq, index)
+      ).changes;
+      if (outcome.ok) succeeded += changes;
+      else failed += changes;
+    }
+    return { succeeded, failed };
+  }
+
+  async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number, results: ItemResult[] = []): Promise<TaskRecord | null> {
     const finish = this.stmt(`
       UPDATE tasks SET status = @status, error_code = @code, error_message = @message, finished_at = @now, updated_at = @now,
+                       items_succeeded = items_succeeded + @succeeded, items_failed = items_failed + @failed,
                        lease_owner = NULL, lease_expires_at = NULL, version = version + 1
       WHERE ${FENCED} RETURNING *`);
     // Durable before anyone hears of it (a terminal state seen is final), in a group commit: the
     // tasks that end together share the fsync.
     return this.groupCommit(() => {
-      const finished = finish.get({ ...fence, status, code: error?.code ?? null, message: error?.message ?? null, now }) as TaskRow | undefined;
-      if (finished) this.queueWebhook(fence.taskId, status, now);
-      return finished ? taskFromRow(finished) : null;
+      const counted = this.recordResults(fence, results);
+      if (!counted) return null;
+      const finished = finish.get({ ...fence, ...counted, status, code: error?.code ?? null, message: error?.message ?? null, now }) as TaskRow;
+      this.queueWebhook(fence.taskId, status, now);
+      return taskFromRow(finished);
     });
   }
 

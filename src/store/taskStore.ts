@@ -32,6 +32,16 @@ export interface PendingItem {
   text: string;
 }
 
+/** A task just claimed. */
+export interface Claim {
+  task: TaskRecord;
+  /**
+   * Every pending item of the task, in order, when it has no more than the claim's
+   * `readItemsUpTo`: a small task starts without another read. Null: read them with pendingItems.
+   */
+  pending: PendingItem[] | null;
+}
+
 export interface ItemResult {
   index: number;
   outcome: ItemOutcome;
@@ -114,15 +124,20 @@ export interface TaskStore {
   /**
    * Takes the next runnable task: queued and available, by priority then arrival, or running under
    * an expired lease (its owner died). Increments `attempt`; the caller owns it until `leaseMs`.
+   * A task with at most `readItemsUpTo` pending items comes with them (read with the claim).
    */
-  claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null>;
+  claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo?: number): Promise<Claim | null>;
   renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean>;
   /** Items without a result, in order, after `afterIndex`. */
   pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]>;
   /** Records finished items and bumps the counters in one transaction; null when fenced out. */
   checkpoint(fence: Fence, results: ItemResult[], now: number, leaseMs: number): Promise<TaskRecord | null>;
-  /** Ends a running task and, in the same transaction, queues its webhook message if it has a webhookUrl. */
-  finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number): Promise<TaskRecord | null>;
+  /**
+   * Ends a running task and, in the same transaction, records `results` (as checkpoint does) and
+   * queues its webhook message if it has a webhookUrl: a run's last write is one transaction, not
+   * a checkpoint and then an end. Null when fenced out (then nothing is written).
+   */
+  finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number, results?: ItemResult[]): Promise<TaskRecord | null>;
   /**
    * Hands a running task back to the queue; progress stays. With `sameAttempt` (a graceful
    * shutdown) the next claim continues this attempt instead of starting a new one.

@@ -6,9 +6,9 @@ import type { TaskEvents, Unsubscribe } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import { outsideRequest } from '../observability/requestContext.ts';
-import type { TaskStore } from '../store/taskStore.ts';
+import type { Claim, TaskStore } from '../store/taskStore.ts';
 import type { Inference } from './inference.ts';
-import { runTask, type RunContext } from './runTask.ts';
+import { runTask, SMALL_TASK_ITEMS, type RunContext } from './runTask.ts';
 import { RunStopped } from './runStopped.ts';
 
 export interface PoolOptions {
@@ -99,13 +99,13 @@ export class WorkerPool {
       do {
         this.fillAgain = false;
         while (!this.stopping.signal.aborted && this.queue.pending + this.queue.size < this.options.concurrency) {
-          const task = await this.options.store.claimNextTask(this.owner, Date.now(), this.options.leaseMs);
-          if (!task) break;
+          const claim = await this.options.store.claimNextTask(this.owner, Date.now(), this.options.leaseMs, SMALL_TASK_ITEMS);
+          if (!claim) break;
           if (this.stopping.signal.aborted) {
-            await this.handBack(task);
+            await this.handBack(claim.task);
             break;
           }
-          void this.queue.add(() => this.run(task));
+          void this.queue.add(() => this.run(claim));
         }
       } while (this.fillAgain && !this.stopping.signal.aborted);
     } catch (err) {
@@ -123,9 +123,9 @@ export class WorkerPool {
     this.options.events.publishTaskQueued();
   }
 
-  private async run(task: TaskRecord): Promise<void> {
+  private async run({ task, pending }: Claim): Promise<void> {
     try {
-      await runTask(task, this.context, this.stopping.signal);
+      await runTask(task, this.context, this.stopping.signal, pending);
     } catch (err) {
       // runTask ends every task it can; this is the store failing underneath it. The lease expires and it is retried.
       this.context.log.error({ err, taskId: task.id }, 'task run failed');

@@ -4,7 +4,7 @@ import { isTerminal, type TaskError, type TaskRecord } from '../domain/task.ts';
 import type { TaskEvents } from '../events/taskEvents.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { Fence, ItemResult, TaskStore } from '../store/taskStore.ts';
+import type { Fence, ItemResult, PendingItem, TaskStore } from '../store/taskStore.ts';
 import type { Inference } from './inference.ts';
 import { RunStopped, stopReasonOf } from './runStopped.ts';
 
@@ -25,6 +25,8 @@ export interface RunContext {
 /** Items read from the store at a time, and sent to a thread at a time. */
 const PAGE_SIZE = 2_000;
 const CHUNK_SIZE = 100;
+/** A task this small is claimed with its items (one read less; on PostgreSQL, one round trip). */
+export const SMALL_TASK_ITEMS = CHUNK_SIZE;
 /**
  * Chunks in flight per task: enough to keep every thread fed while results are being recorded
  * (the embedded store writes on this thread; two per thread left them idle during a write).
@@ -42,7 +44,7 @@ const CHECKPOINT_SLICE = 500;
  * threads in chunks, records results as they finish (in slices) and publishes progress at most
  * every `checkpointIntervalMs`, and ends the task. Every write is fenced by owner + attempt.
  */
-export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: AbortSignal): Promise<void> {
+export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: AbortSignal, pending: PendingItem[] | null = null): Promise<void> {
   const fence: Fence = { taskId: claimed.id, owner: ctx.owner, attempt: claimed.attempt };
   const log = ctx.log.child({ taskId: claimed.id, attempt: claimed.attempt });
 
@@ -116,13 +118,22 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
   };
 
   try {
-    await processItems(claimed, fence, ctx, signal, buffer, record);
-    const last = (await flush(false)) ?? (await ctx.store.getTask(claimed.tenant, claimed.id));
-    if (last && last.itemsSucceeded + last.itemsFailed !== last.itemsTotal) {
-      // Cannot happen while every chunk is accounted for; if it does, retrying beats a SUCCEEDED with holes.
-      throw new Error(`run ended with ${last.itemsTotal - last.itemsSucceeded - last.itemsFailed} items unfinished`);
+    await processItems(claimed, pending, fence, ctx, signal, buffer, record);
+    while (buffer.length > CHECKPOINT_SLICE) {
+      await writeSlice();
+      await yieldToEventLoop();
     }
-    await finish(ctx, fence, 'SUCCEEDED', null, log);
+    // The results still buffered go with the end, in one write. Each is for an item that was
+    // pending when this run read it, and only this run's writes (fenced) record its items: so
+    // these complete the task exactly when the counters so far plus their number reach the total.
+    if (recorded.succeeded + recorded.failed + buffer.length !== claimed.itemsTotal) {
+      // Cannot happen while every chunk is accounted for; if it does, retrying beats a SUCCEEDED with holes.
+      const last = (await flush(false)) ?? (await ctx.store.getTask(claimed.tenant, claimed.id));
+      const missing = last ? last.itemsTotal - last.itemsSucceeded - last.itemsFailed : claimed.itemsTotal;
+      throw new Error(`run ended with ${missing} items unfinished`);
+    }
+    const finished = await finish(ctx, fence, 'SUCCEEDED', null, log, buffer.splice(0));
+    if (finished) ctx.metrics?.itemsRecorded(finished.itemsSucceeded - recorded.succeeded, finished.itemsFailed - recorded.failed);
   } catch (error) {
     await endInterrupted(error, signal, { ctx, fence, claimed, log, flush });
   } finally {
@@ -130,8 +141,10 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
   }
 }
 
+/** Runs every pending item: `claimedItems` when the claim brought them all, else read page by page. */
 async function processItems(
   task: TaskRecord,
+  claimedItems: PendingItem[] | null,
   fence: Fence,
   ctx: RunContext,
   signal: AbortSignal,
@@ -148,7 +161,7 @@ async function processItems(
   };
   try {
     for (let after = -1; ; ) {
-      const page = await ctx.store.pendingItems(fence, after, PAGE_SIZE);
+      const page = claimedItems ?? (await ctx.store.pendingItems(fence, after, PAGE_SIZE));
       if (page.length === 0) break;
       after = page[page.length - 1]!.index;
       for (let start = 0; start < page.length; start += CHUNK_SIZE) {
@@ -172,7 +185,7 @@ async function processItems(
       }
       // A short page was the last: no item becomes pending again during a run. (One read less
       // per task; three round trips on PostgreSQL.)
-      if (page.length < PAGE_SIZE) break;
+      if (claimedItems || page.length < PAGE_SIZE) break;
     }
     await Promise.all(inflight);
     check();
@@ -228,13 +241,15 @@ async function endInterrupted(error: unknown, signal: AbortSignal, { ctx, fence,
   }
 }
 
-async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAILED', error: TaskError | null, log: Logger) {
-  const finished = await ctx.store.finishTask(fence, status, error, Date.now());
-  if (!finished) return;
+/** Ends the task (with `results`, its last ones) and tells everyone; the task as ended, or null when fenced out. */
+async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAILED', error: TaskError | null, log: Logger, results: ItemResult[] = []) {
+  const finished = await ctx.store.finishTask(fence, status, error, Date.now(), results);
+  if (!finished) return null;
   ctx.metrics?.taskEnded(finished);
   ctx.events.publishTaskChanged(finished);
   if (finished.webhookUrl) ctx.events.publishWebhookQueued();
   log.info({ event: `task:${status.toLowerCase()}`, succeeded: finished.itemsSucceeded, failed: finished.itemsFailed, code: error?.code }, 'task finished');
+  return finished;
 }
 
 async function release(ctx: RunContext, fence: Fence, options: { delayMs: number; sameAttempt: boolean }, log: Logger) {

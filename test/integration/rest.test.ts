@@ -253,7 +253,7 @@ describe('bad requests get 400 BAD_USER_INPUT and store nothing', () => {
     onTestFinished(() => api.stop());
     const { body: task } = await submit(api, items(5));
     // A worker's claim and first checkpoint, through the real store, as the pool makes them.
-    const claimed = (await api.app.store.claimNextTask('test-worker', Date.now(), 60_000))!;
+    const claimed = (await api.app.store.claimNextTask('test-worker', Date.now(), 60_000))!.task;
     const outcome = { ok: true as const, output: { kind: 'sentiment' as const, label: 'NEUTRAL' as const, score: 0 } };
     const fence = { taskId: task.id, owner: 'test-worker', attempt: claimed.attempt };
     await api.app.store.checkpoint(fence, [0, 1].map((index) => ({ index, outcome })), Date.now(), 60_000);

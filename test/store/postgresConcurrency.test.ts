@@ -48,7 +48,7 @@ for (const factory of storeFactories) {
       expect(await store.countQueued()).toBe(1);
       expect(await store.listTasks('default', { status: null, limit: 100, after: null })).toHaveLength(1);
       expect(await store.findByIdempotencyKey('default', 'same-key')).toMatchObject({ task: { id: winner.id, itemsTotal: 50 } });
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       expect(await store.pendingItems({ taskId: claimed.id, owner: 'owner-a', attempt: claimed.attempt }, -1, 100)).toHaveLength(50);
     });
 
@@ -56,14 +56,14 @@ for (const factory of storeFactories) {
       const ids = new Set<string>();
       for (let i = 0; i < 8; i++) ids.add((await create({ count: 1 })).task.id);
       const claims = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimNextTask(`owner-${i}`, clock, LEASE)));
-      const taken = claims.filter((task) => task !== null).map((task) => task!.id);
+      const taken = claims.filter((claim) => claim !== null).map((claim) => claim!.task.id);
       expect(taken).toHaveLength(8);
       expect(new Set(taken)).toEqual(ids);
     });
 
     it('a result given twice at once is recorded and counted once', async () => {
       await create({ count: 2000 });
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       const fence = { taskId: claimed.id, owner: 'owner-a', attempt: claimed.attempt };
       const results = Array.from({ length: 2000 }, (_, index) => ({ index, outcome: index % 2 ? ok : failed }));
       await Promise.all(Array.from({ length: 5 }, () => store.checkpoint(fence, results, clock, LEASE)));
@@ -73,7 +73,7 @@ for (const factory of storeFactories) {
     it('a cancel racing a checkpoint leaves the counters equal to the results recorded', async () => {
       for (let round = 0; round < 5; round++) {
         const task = (await create({ count: 500 })).task;
-        const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+        const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
         expect(claimed.id).toBe(task.id);
         const fence = { taskId: claimed.id, owner: 'owner-a', attempt: claimed.attempt };
         const results = Array.from({ length: 500 }, (_, index) => ({ index, outcome: ok }));
@@ -91,7 +91,7 @@ for (const factory of storeFactories) {
 
     it('a cancel racing a finish ends the task once, with one webhook message', async () => {
       const task = (await create({ count: 1, webhookUrl: 'https://hooks.example.com/a' })).task;
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       const fence = { taskId: claimed.id, owner: 'owner-a', attempt: claimed.attempt };
       const [finished, cancelled] = await Promise.all([
         store.finishTask(fence, 'SUCCEEDED', null, clock),
@@ -115,7 +115,7 @@ for (const factory of storeFactories) {
       expect(task.idempotencyKey).toBe('key\u0000with NUL');
       expect(await store.findByIdempotencyKey('default', 'key\u0000with NUL')).toMatchObject({ task: { id: task.id }, fingerprint: 'f' });
       expect(await store.findByIdempotencyKey('default', 'key')).toBeNull();
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       const fence = { taskId: claimed.id, owner: 'owner-a', attempt: claimed.attempt };
       const pending = [];
       for (let after = -1; ; ) {
@@ -129,6 +129,10 @@ for (const factory of storeFactories) {
       const tail = await store.listResults(claimed.id, { after: count - odd.length - 2, limit: 10 });
       expect(tail.map((result) => [result.index, result.itemId])).toEqual([[count - odd.length - 1, `i${count - odd.length - 1}`], ...odd.map((id, i) => [count - odd.length + i, id])]);
       expect((await store.listResults(claimed.id, { after: null, limit: 1 }))[0]!.itemId).toBe('NULL');
+      // A small task's items come with its claim: exactly as sent too.
+      const small = validateSubmission({ items: odd.map((text) => ({ text })) }, limits);
+      await store.createTask({ id: newTaskId(), tenant: 'default', submission: small, fingerprint: 'g', now: clock });
+      expect((await store.claimNextTask('owner-a', clock, LEASE, odd.length))!.pending).toEqual(odd.map((text, index) => ({ index, text })));
     });
   });
 }
@@ -167,7 +171,7 @@ describe.skipIf(!postgresAvailable)('PostgreSQL page reads (one simple query per
       await store.migrate();
       const submission = validateSubmission({ items: [{ text: "it's" }, { text: 'two' }] }, limits);
       const { task } = await store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: 1 });
-      const claimed = (await store.claimNextTask('owner', 2, LEASE))!;
+      const claimed = (await store.claimNextTask('owner', 2, LEASE))!.task;
       const fence = { taskId: claimed.id, owner: 'owner', attempt: claimed.attempt };
       expect(await store.pendingItems(fence, -1, 10)).toEqual([
         { index: 0, text: "it's" },

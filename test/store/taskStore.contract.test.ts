@@ -51,7 +51,7 @@ for (const factory of storeFactories) {
       const result = await create({ count: 5 });
       expect(result.created).toBe(true);
       expect(result.task).toMatchObject({ status: 'QUEUED', itemsTotal: 5, attempt: 0, version: 1 });
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       expect((await store.pendingItems(fenceOf(claimed), -1, 100)).map((item) => item.index)).toEqual([0, 1, 2, 3, 4]);
     });
 
@@ -113,7 +113,7 @@ for (const factory of storeFactories) {
       expect(await store.queuePosition(urgent.id, 1)).toBe(1);
       expect(await store.countQueued()).toBe(4);
       const order = [];
-      for (let i = 0; i < 4; i++) order.push((await store.claimNextTask('owner-a', clock, LEASE))!.id);
+      for (let i = 0; i < 4; i++) order.push((await store.claimNextTask('owner-a', clock, LEASE))!.task.id);
       expect(order).toEqual([urgent.id, first.id, second.id, low.id]);
       expect(await store.claimNextTask('owner-a', clock, LEASE)).toBeNull();
       // Asked of a task seen queued and claimed since: nothing is ahead of it.
@@ -122,24 +122,46 @@ for (const factory of storeFactories) {
 
     it('a claim starts an attempt: IN_PROGRESS, attempt + 1, startedAt kept across attempts', async () => {
       await create({ count: 4 });
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       expect(claimed).toMatchObject({ status: 'IN_PROGRESS', attempt: 1, startedAt: clock, runStartedAt: clock, runStartedDone: 0 });
       await store.checkpoint(fenceOf(claimed), [{ index: 0, outcome: ok }], clock, LEASE);
       // The owner dies; once its lease has expired another owner takes the task over.
       expect(await store.claimNextTask('owner-b', clock + LEASE - 1, LEASE)).toBeNull();
-      const takeover = (await store.claimNextTask('owner-b', clock + LEASE + 1, LEASE))!;
+      const takeover = (await store.claimNextTask('owner-b', clock + LEASE + 1, LEASE))!.task;
       expect(takeover).toMatchObject({ id: claimed.id, attempt: 2, startedAt: claimed.startedAt, runStartedDone: 1 });
       expect((await store.pendingItems(fenceOf(takeover, 'owner-b'), -1, 10)).map((item) => item.index)).toEqual([1, 2, 3]);
     });
 
+    it('brings a small task\'s pending items with its claim, in order; a bigger task\'s are read page by page', async () => {
+      await create({ count: 3 });
+      await create({ count: 5 });
+      const small = (await store.claimNextTask('owner-a', clock, LEASE, 3))!;
+      expect(small.pending).toEqual([0, 1, 2].map((index) => ({ index, text: `text ${index}` })));
+      const big = (await store.claimNextTask('owner-a', clock, LEASE, 3))!;
+      expect(big.pending).toBeNull();
+      // Handed back with two results: three pending, so they come with the next claim.
+      const fence = fenceOf(big.task);
+      await store.checkpoint(fence, [{ index: 0, outcome: ok }, { index: 3, outcome: failed }], clock, LEASE);
+      await store.releaseTask(fence, { now: clock, availableAt: clock, sameAttempt: true });
+      const resumed = (await store.claimNextTask('owner-b', clock, LEASE, 3))!;
+      expect(resumed.task.id).toBe(big.task.id);
+      expect(resumed.pending).toEqual([1, 2, 4].map((index) => ({ index, text: `text ${index}` })));
+      // Nothing left to do: an empty list, not null.
+      const again = fenceOf(resumed.task, 'owner-b');
+      await store.checkpoint(again, [1, 2, 4].map((index) => ({ index, outcome: ok })), clock, LEASE);
+      await store.releaseTask(again, { now: clock, availableAt: clock, sameAttempt: true });
+      expect((await store.claimNextTask('owner-c', clock, LEASE, 3))!.pending).toEqual([]);
+    });
+
     it('fences every write of a run to its owner and attempt', async () => {
       await create({ count: 3 });
-      const stale = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const stale = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       expect(await store.expireAllLeases(clock)).toBe(1);
-      const current = (await store.claimNextTask('owner-b', clock, LEASE))!;
+      const current = (await store.claimNextTask('owner-b', clock, LEASE))!.task;
       expect(await store.checkpoint(fenceOf(stale), [{ index: 0, outcome: ok }], clock, LEASE)).toBeNull();
       expect(await store.renewLease(fenceOf(stale), clock, LEASE)).toBe(false);
       expect(await store.finishTask(fenceOf(stale), 'SUCCEEDED', null, clock)).toBeNull();
+      expect(await store.finishTask(fenceOf(stale), 'SUCCEEDED', null, clock, [{ index: 1, outcome: ok }])).toBeNull();
       expect(await store.releaseTask(fenceOf(stale), { now: clock, availableAt: clock, sameAttempt: true })).toBeNull();
       const task = (await store.getTask('default', current.id))!;
       expect(task).toMatchObject({ status: 'IN_PROGRESS', itemsSucceeded: 0, attempt: 2 });
@@ -148,7 +170,7 @@ for (const factory of storeFactories) {
 
     it('records a result once and counts successes and failures exactly', async () => {
       await create({ count: 3 });
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       const fence = fenceOf(claimed);
       const after = (await store.checkpoint(fence, [{ index: 0, outcome: ok }, { index: 1, outcome: failed }], clock + 5, LEASE))!;
       expect(after).toMatchObject({ itemsSucceeded: 1, itemsFailed: 1, updatedAt: clock + 5, version: claimed.version + 1 });
@@ -165,14 +187,33 @@ for (const factory of storeFactories) {
       expect(done).toMatchObject({ status: 'SUCCEEDED', finishedAt: clock + 7 });
     });
 
+    it('ends a task with its last results in one write: recorded once, counted, then terminal', async () => {
+      await create({ count: 3 });
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
+      const fence = fenceOf(claimed);
+      await store.checkpoint(fence, [{ index: 0, outcome: ok }], clock + 1, LEASE);
+      // Index 0 again: a result already recorded stays as it was and is not counted twice.
+      const last = [{ index: 0, outcome: failed }, { index: 1, outcome: failed }, { index: 2, outcome: ok }];
+      const done = (await store.finishTask(fence, 'SUCCEEDED', null, clock + 2, last))!;
+      expect(done).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 2, itemsFailed: 1, finishedAt: clock + 2, version: claimed.version + 2 });
+      expect((await store.listResults(claimed.id, { after: null, limit: 10 })).map((r) => [r.index, r.status])).toEqual([
+        [0, 'SUCCEEDED'],
+        [1, 'FAILED'],
+        [2, 'SUCCEEDED'],
+      ]);
+      // Ended: a late finish with results changes nothing.
+      expect(await store.finishTask(fence, 'FAILED', null, clock + 3, [{ index: 1, outcome: ok }])).toBeNull();
+      expect((await store.listResults(claimed.id, { after: 0, limit: 1 }))[0]).toMatchObject({ index: 1, status: 'FAILED' });
+    });
+
     it('counts the tasks of every tenant by status, each status present', async () => {
       expect(await store.countTasksByStatus()).toEqual({ QUEUED: 0, IN_PROGRESS: 0, SUCCEEDED: 0, FAILED: 0, CANCELLED: 0 });
       for (const tenant of ['tenant-a', 'tenant-b', 'tenant-a', 'tenant-b', 'tenant-a', 'tenant-b']) await create({}, tenant);
-      const succeeded = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const succeeded = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       await store.finishTask(fenceOf(succeeded), 'SUCCEEDED', null, clock);
-      const failedTask = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const failedTask = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       await store.finishTask(fenceOf(failedTask), 'FAILED', { code: 'TIMEOUT', message: 'too slow' }, clock);
-      const running = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const running = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       await store.cancelTask(running.tenant, running.id, { code: 'CANCELLED', message: 'by test' }, clock);
       await store.claimNextTask('owner-a', clock, LEASE);
       expect(await store.countTasksByStatus()).toEqual({ QUEUED: 2, IN_PROGRESS: 1, SUCCEEDED: 1, FAILED: 1, CANCELLED: 1 });
@@ -184,7 +225,7 @@ for (const factory of storeFactories) {
       const error = { code: 'CANCELLED', message: 'by test' };
       expect(await store.cancelTask('default', queued.id, error, clock)).toMatchObject({ status: 'CANCELLED', error, finishedAt: clock });
       const running = (await create()).task;
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       expect(claimed.id).toBe(running.id);
       const cancelled = (await store.cancelTask('default', running.id, error, clock + 1))!;
       expect(cancelled.status).toBe('CANCELLED');
@@ -195,16 +236,16 @@ for (const factory of storeFactories) {
 
     it('hands a task back to the queue with its progress; the next claim continues the attempt on request', async () => {
       await create({ count: 2 });
-      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       await store.checkpoint(fenceOf(claimed), [{ index: 0, outcome: ok }], clock, LEASE);
       const released = (await store.releaseTask(fenceOf(claimed), { now: clock, availableAt: clock + 1_000, sameAttempt: true }))!;
       expect(released).toMatchObject({ status: 'QUEUED', attempt: 1, itemsSucceeded: 1, runStartedAt: null });
       expect(await store.claimNextTask('owner-b', clock + 999, LEASE)).toBeNull();
-      const resumed = (await store.claimNextTask('owner-b', clock + 1_000, LEASE))!;
+      const resumed = (await store.claimNextTask('owner-b', clock + 1_000, LEASE))!.task;
       expect(resumed).toMatchObject({ attempt: 1, runStartedDone: 1 });
       // A plain release (a retry) makes the next claim a new attempt.
       await store.releaseTask(fenceOf(resumed, 'owner-b'), { now: clock, availableAt: clock, sameAttempt: false });
-      expect(await store.claimNextTask('owner-c', clock + 1_000, LEASE)).toMatchObject({ attempt: 2 });
+      expect((await store.claimNextTask('owner-c', clock + 1_000, LEASE))?.task).toMatchObject({ attempt: 2 });
     });
 
     it('frees idempotency keys older than the cutoff; the task keeps showing its key', async () => {
@@ -224,7 +265,7 @@ for (const factory of storeFactories) {
       const plain = (await create({ count: 1 })).task;
       const cancelled = (await create({ webhookUrl: 'https://hooks.example.com/b', count: 1 })).task;
       for (let i = 0; i < 2; i++) {
-        const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!;
+        const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
         await store.finishTask(fenceOf(claimed), 'SUCCEEDED', null, clock);
         expect(await store.finishTask(fenceOf(claimed), 'FAILED', null, clock)).toBeNull();
       }

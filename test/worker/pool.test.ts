@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { newTaskId } from '../../src/domain/ids.ts';
 import { submissionFingerprint, validateSubmission } from '../../src/domain/submission.ts';
-import type { TaskRecord } from '../../src/domain/task.ts';
 import { EventTargetTaskEvents } from '../../src/events/eventTargetEvents.ts';
 import { createLogger } from '../../src/logger.ts';
 import { SqliteTaskStore } from '../../src/store/sqlite.ts';
+import type { Claim } from '../../src/store/taskStore.ts';
 import { WorkerPool } from '../../src/worker/pool.ts';
 import { ScriptedInference } from '../support/scriptedInference.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -24,13 +24,13 @@ class GatedClaimStore extends SqliteTaskStore {
     super(path);
     this.claimed = new Promise((resolve) => (this.markClaimed = resolve));
   }
-  override async claimNextTask(owner: string, now: number, leaseMs: number): Promise<TaskRecord | null> {
-    const task = await super.claimNextTask(owner, now, leaseMs);
-    if (task) {
+  override async claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo?: number): Promise<Claim | null> {
+    const claim = await super.claimNextTask(owner, now, leaseMs, readItemsUpTo);
+    if (claim) {
       this.markClaimed();
       await this.gate;
     }
-    return task;
+    return claim;
   }
   openGate() {
     this.release();
@@ -72,5 +72,5 @@ it('hands back, on the same attempt, a task whose claim lands after stop() began
   expect(inference.calls).toBe(0);
   expect(await store.getTask('default', task.id)).toMatchObject({ status: 'QUEUED', attempt: 1, itemsSucceeded: 0 });
   // The next claim continues attempt 1: stopping cost the task nothing.
-  expect(await SqliteTaskStore.prototype.claimNextTask.call(store, 'next', Date.now(), 30_000)).toMatchObject({ id: task.id, attempt: 1 });
+  expect((await SqliteTaskStore.prototype.claimNextTask.call(store, 'next', Date.now(), 30_000))?.task).toMatchObject({ id: task.id, attempt: 1 });
 });

@@ -46,7 +46,7 @@ describe('runTask', () => {
   async function claimNew(items: number, maxAttempts = 3) {
     const submission = validateSubmission({ items: Array.from({ length: items }, (_, i) => ({ text: `t${i}` })), maxAttempts }, { maxItemsPerTask: 1e6, maxItemTextLength: 100 });
     await store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() });
-    return (await store.claimNextTask('owner-a', Date.now(), 30_000))!;
+    return (await store.claimNextTask('owner-a', Date.now(), 30_000))!.task;
   }
 
   it('runs every item, checkpoints, and succeeds', async () => {
@@ -67,7 +67,7 @@ describe('runTask', () => {
     expect(task).toMatchObject({ status: 'QUEUED', attempt: 1, error: null });
     expect(task.itemsSucceeded).toBeGreaterThan(0);
     expect(await store.claimNextTask('owner-b', before + 59_000, 30_000)).toBeNull();
-    const retry = (await store.claimNextTask('owner-b', Date.now() + 60_000, 30_000))!;
+    const retry = (await store.claimNextTask('owner-b', Date.now() + 60_000, 30_000))!.task;
     expect(retry.attempt).toBe(2);
     await runTask(retry, context(new ScriptedInference(), 'owner-b'), new AbortController().signal);
     expect(await store.getTask('default', claimed.id)).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 1_000, attempt: 2 });
@@ -85,7 +85,7 @@ describe('runTask', () => {
   it('fails at once a task claimed beyond its attempts (it died on each)', async () => {
     const first = await claimNew(10, 1);
     await store.expireAllLeases(Date.now());
-    const again = (await store.claimNextTask('owner-b', Date.now(), 30_000))!;
+    const again = (await store.claimNextTask('owner-b', Date.now(), 30_000))!.task;
     expect(again).toMatchObject({ id: first.id, attempt: 2 });
     const inference = new ScriptedInference();
     await runTask(again, context(inference, 'owner-b'), new AbortController().signal);
@@ -99,6 +99,6 @@ describe('runTask', () => {
     pool.abort(new RunStopped('shutdown'));
     await runTask(claimed, context(new ScriptedInference()), pool.signal);
     expect(await store.getTask('default', claimed.id)).toMatchObject({ status: 'QUEUED', attempt: 1 });
-    expect(await store.claimNextTask('owner-b', Date.now(), 30_000)).toMatchObject({ id: claimed.id, attempt: 1 });
+    expect((await store.claimNextTask('owner-b', Date.now(), 30_000))?.task).toMatchObject({ id: claimed.id, attempt: 1 });
   });
 });
