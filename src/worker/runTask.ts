@@ -64,7 +64,11 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
   poolSignal.addEventListener('abort', onPoolStop);
   cleanups.push(() => poolSignal.removeEventListener('abort', onPoolStop));
   if (poolSignal.aborted) stop('shutdown');
-  cleanups.push(ctx.events.onTaskChanged(claimed.id, (task) => isTerminal(task.status) && stop('cancelled')));
+  // Once this run writes the end itself, the terminal state it then hears is its own (a cancel
+  // racing that write is settled by the fence): stopping for it would build an error and abort
+  // every listener for nothing.
+  let ending = false;
+  cleanups.push(ctx.events.onTaskChanged(claimed.id, (task) => !ending && isTerminal(task.status) && stop('cancelled')));
   if (claimed.timeoutSeconds !== null) {
     const timer = setTimeout(() => stop('timeout'), claimed.timeoutSeconds * 1000);
     cleanups.push(() => clearTimeout(timer));
@@ -132,6 +136,7 @@ export async function runTask(claimed: TaskRecord, ctx: RunContext, poolSignal: 
       const missing = last ? last.itemsTotal - last.itemsSucceeded - last.itemsFailed : claimed.itemsTotal;
       throw new Error(`run ended with ${missing} items unfinished`);
     }
+    ending = true;
     const finished = await finish(ctx, fence, 'SUCCEEDED', null, log, buffer.splice(0));
     if (finished) ctx.metrics?.itemsRecorded(finished.itemsSucceeded - recorded.succeeded, finished.itemsFailed - recorded.failed);
   } catch (error) {
