@@ -46,6 +46,9 @@ class KeyTaken extends Error {}
 
 const statementNames = new Map<string, string>();
 
+/** What inIndexOrder turns off for its read. */
+const ORDERED_PLAN = ['enable_sort', 'enable_bitmapscan', 'enable_hashjoin', 'enable_mergejoin'];
+
 /**
  * Set on every connection of the pool: each prepared statement is planned once per connection.
  * Left to choose, PostgreSQL re-planned the checkpoint on every call (0.7 ms of a 1.2 ms
@@ -120,31 +123,26 @@ const queueWebhook = (messageId: string, eventType: string, now: string) => `out
  * The first CTEs of a checkpoint and of a finish: the fence, then the results ($1–$3 the fence,
  * $4–$8 resultColumns), then what they counted.
  *
- * `owned` is the fence, and a lock on the task: every writer of a task's items holds it (only its
- * owner writes items), and a cancel waits for the statement's commit. The lock comes first:
+ * `owned` is the fence, and a lock on the task: every writer of a task's results holds it (only
+ * its owner records them), and a cancel waits for the statement's commit. The lock comes first:
  * `recorded` reads the task's seq from it. A task cancelled or re-claimed since the statement's
  * snapshot is re-checked against its newest version and matches no row, so nothing is written.
  *
- * Results go to items that have none yet (`status IS NULL` makes a result final: an item is never
- * recorded twice, even if computed twice), and the counters are bumped by the rows that actually
- * changed. Each result finds its item by key, one index probe per result, and the row is updated
- * by its ctid: a join on task_seq would leave the plan to statistics, and a task inserted moments
- * ago has none (planned as a hash of every pending item of the task, per checkpoint: quadratic
- * over a large task). LIMIT 1 keeps the probe a probe.
+ * A result is recorded once (the first one: an item computed twice keeps its first result), only
+ * for an item of the task, and the counters are bumped by the rows actually inserted. Each result
+ * finds its item by key, one index probe per result (LATERAL): a join on task_seq would leave the
+ * plan to statistics, and a task inserted moments ago has none.
  */
 const RECORD_RESULTS = `
   WITH owned AS MATERIALIZED (
     SELECT seq FROM tasks WHERE ${FENCED} FOR NO KEY UPDATE
   ), recorded AS (
-    UPDATE task_items i SET status = x.status, output = x.output, error_code = x.error_code, error_message = x.error_message,
-                            completed_attempt = $3
-    FROM (
-      SELECT item.tid, v.status, v.output, v.error_code, v.error_message
-      FROM owned, unnest($4::integer[], $5::text[], $6::text[], $7::text[], $8::text[]) AS v (idx, status, output, error_code, error_message),
-           LATERAL (SELECT ctid AS tid FROM task_items WHERE task_seq = owned.seq AND idx = v.idx AND status IS NULL LIMIT 1) item
-    ) x
-    WHERE i.ctid = x.tid AND i.status IS NULL
-    RETURNING i.status
+    INSERT INTO task_results (task_seq, idx, status, output, error_code, error_message, completed_attempt)
+    SELECT item.task_seq, item.idx, v.status, v.output, v.error_code, v.error_message, $3
+    FROM owned, unnest($4::integer[], $5::text[], $6::text[], $7::text[], $8::text[]) AS v (idx, status, output, error_code, error_message),
+         LATERAL (SELECT task_seq, idx FROM task_items WHERE task_seq = owned.seq AND idx = v.idx) item
+    ON CONFLICT (task_seq, idx) DO NOTHING
+    RETURNING status
   ), counted AS (
     SELECT COUNT(*) FILTER (WHERE status = 'SUCCEEDED') AS succeeded, COUNT(*) FILTER (WHERE status = 'FAILED') AS failed FROM recorded
   )`;
@@ -425,7 +423,8 @@ export class PostgresTaskStore implements TaskStore {
     // One statement. Orphans first (accepted earlier, holding partial results); the queue is only
     // looked at when there is none. SKIP LOCKED: concurrent claimers take different tasks instead
     // of queueing behind the same row. A small task's items come back with it (pending_*): one
-    // round trip less, and at most readItemsUpTo rows of one task, whatever the plan.
+    // round trip less. The size test is on the task row, so a bigger task's items are not even
+    // looked at (a one-time filter), and a small one's are at most readItemsUpTo rows.
     const { rows } = await this.pool.query<PgTaskRow & { pending_idx: number[] | null; pending_text: Buffer[] | null }>(
       `WITH orphan AS MATERIALIZED (
          SELECT seq FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < $1::bigint
@@ -446,8 +445,10 @@ export class PostgresTaskStore implements TaskStore {
        SELECT claimed.*, pending.idx AS pending_idx, pending.text AS pending_text
        FROM claimed LEFT JOIN LATERAL (
          SELECT array_agg(i.idx ORDER BY i.idx) AS idx, array_agg(i.text ORDER BY i.idx) AS text
-         FROM task_items i WHERE i.task_seq = claimed.seq AND i.status IS NULL
-       ) pending ON claimed.items_total - claimed.items_succeeded - claimed.items_failed <= $4`,
+         FROM task_items i
+         WHERE claimed.items_total <= $4 AND i.task_seq = claimed.seq
+           AND NOT EXISTS (SELECT FROM task_results r WHERE r.task_seq = i.task_seq AND r.idx = i.idx)
+       ) pending ON true`,
       [now, owner, now + leaseMs, readItemsUpTo],
     );
     const row = rows[0];
@@ -455,7 +456,7 @@ export class PostgresTaskStore implements TaskStore {
     const { pending_idx: idx, pending_text: text, ...columns } = row;
     const task = taskOf(columns);
     // Both arrays are null when the task was too big to read here, and when nothing is pending.
-    if (task.itemsTotal - task.itemsSucceeded - task.itemsFailed > readItemsUpTo) return { task, pending: null };
+    if (task.itemsTotal > readItemsUpTo) return { task, pending: null };
     return { task, pending: (idx ?? []).map((index, i) => ({ index, text: text![i]!.toString('utf8') })) };
   }
 
@@ -466,8 +467,9 @@ export class PostgresTaskStore implements TaskStore {
 
   async pendingItems(fence: Fence, afterIndex: number, limit: number): Promise<PendingItem[]> {
     const rows = await this.inIndexOrder<{ index: number; text: Buffer }>(
-      `SELECT idx AS "index", text FROM task_items
-       WHERE task_seq = (SELECT seq FROM tasks WHERE id = $1) AND status IS NULL AND idx > $2
+      `SELECT idx AS "index", text FROM task_items i
+       WHERE task_seq = (SELECT seq FROM tasks WHERE id = $1) AND idx > $2
+         AND NOT EXISTS (SELECT FROM task_results r WHERE r.task_seq = i.task_seq AND r.idx = i.idx)
        ORDER BY idx LIMIT $3`,
       [fence.taskId, afterIndex, limit],
     );
@@ -525,9 +527,10 @@ export class PostgresTaskStore implements TaskStore {
 
   async listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]> {
     const rows = await this.inIndexOrder<Omit<ResultRow, 'item_id'> & { item_id: Buffer | null }>(
-      `SELECT idx, item_id, status, output, error_code, error_message FROM task_items
-       WHERE task_seq = (SELECT seq FROM tasks WHERE id = $1) AND idx > $2 AND status IS NOT NULL
-       ORDER BY idx LIMIT $3`,
+      `SELECT r.idx, i.item_id, r.status, r.output, r.error_code, r.error_message
+       FROM task_results r JOIN task_items i ON i.task_seq = r.task_seq AND i.idx = r.idx
+       WHERE r.task_seq = (SELECT seq FROM tasks WHERE id = $1) AND r.idx > $2
+       ORDER BY r.idx LIMIT $3`,
       [taskId, query.after ?? -1, query.limit],
     );
     return rows.map((row) => resultFromRow({ ...row, item_id: textOf(row.item_id) }));
@@ -584,11 +587,13 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   /**
-   * A page of a task's items in index order, walking task_items_pending or task_items_done as
-   * SQLite's INDEXED BY does. PostgreSQL has no hints, and left to statistics it plans a task
-   * inserted since the last ANALYZE (or much larger than the average task) as "collect every
-   * remaining item of the task, then sort": each page then costs the whole rest of the task.
-   * Turning sorts and bitmap scans off for this one read leaves the ordered index scan.
+   * A page of a task's items or results in index order: one primary key walked in its order from
+   * the page's start, the other probed once per row (an item is pending while it has no result),
+   * as SQLite plans it. PostgreSQL has no hints, and left to statistics it plans a task inserted
+   * since the last ANALYZE (or much larger than the average task) as "collect every remaining row
+   * of the task, then sort", or hashes every result of the task: each page then costs the whole
+   * task. Turning sorts, bitmap scans, hash and merge joins off for this one read leaves the
+   * ordered index scan and the probes.
    */
   private async inIndexOrder<R extends pg.QueryResultRow>(sql: string, params: Array<string | number>): Promise<R[]> {
     // One round trip, not three (BEGIN with the settings, the read, COMMIT): the whole transaction
@@ -597,8 +602,10 @@ export class PostgresTaskStore implements TaskStore {
     const db = await this.pool.connect();
     let broken: Error | undefined;
     try {
-      const results = (await db.query(`BEGIN READ ONLY; SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off; ${read}; COMMIT`)) as unknown as Array<pg.QueryResult<R>>;
-      return results[3]!.rows;
+      const results = (await db.query(
+        `BEGIN READ ONLY; ${ORDERED_PLAN.map((setting) => `SET LOCAL ${setting} = off; `).join('')}${read}; COMMIT`,
+      )) as unknown as Array<pg.QueryResult<R>>;
+      return results.at(-2)!.rows;
     } catch (error) {
       // A failed statement leaves the transaction open and aborted: it must not reach the next caller so.
       await db.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));

@@ -283,8 +283,7 @@ export class SqliteTaskStore implements TaskStore {
         const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
         if (id === undefined) return null;
         const task = taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
-        const small = task.itemsTotal - task.itemsSucceeded - task.itemsFailed <= readItemsUpTo;
-        return { task, pending: small ? this.readPending(id, -1, readItemsUpTo) : null };
+        return { task, pending: task.itemsTotal <= readItemsUpTo ? this.readPending(id, -1, readItemsUpTo) : null };
       }).immediate(),
     );
   }
@@ -298,9 +297,11 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   private readPending(taskId: string, afterIndex: number, limit: number): PendingItem[] {
+    // The items' primary key in order, each with a probe of the results' (an item is pending while it has no result).
     return this.stmt(`
-      SELECT idx AS "index", text FROM task_items INDEXED BY task_items_pending
-      WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND status IS NULL AND idx > ?
+      SELECT idx AS "index", text FROM task_items i
+      WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND idx > ?
+        AND NOT EXISTS (SELECT 1 FROM task_results r WHERE r.task_seq = i.task_seq AND r.idx = i.idx)
       ORDER BY idx LIMIT ?`).all(taskId, afterIndex, limit) as PendingItem[];
   }
 
@@ -316,16 +317,18 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   /**
-   * Inside a write transaction: the results for items that have none yet, if the fence holds
-   * (`status IS NULL` makes a result final: an item is never recorded twice, even if computed
-   * twice). What it recorded, to be added to the counters; null when fenced out.
+   * Inside a write transaction: the results for items that have none yet, if the fence holds (a
+   * result is final: an item is never recorded twice, even if computed twice; an index that is no
+   * item of the task records nothing). What it recorded, to be added to the counters; null when
+   * fenced out.
    */
   private recordResults(fence: Fence, results: ItemResult[]): { succeeded: number; failed: number } | null {
     const owned = this.stmt(`SELECT seq FROM tasks WHERE ${FENCED}`).pluck();
     // Positional parameters: binding an object by name costs a third more per item, on the event loop.
     const record = this.stmt(`
-      UPDATE task_items SET status = ?, output = ?, error_code = ?, error_message = ?, completed_attempt = ?
-      WHERE task_seq = ? AND idx = ? AND status IS NULL`);
+      INSERT INTO task_results (task_seq, idx, status, output, error_code, error_message, completed_attempt)
+      SELECT task_seq, idx, ?, ?, ?, ?, ? FROM task_items WHERE task_seq = ? AND idx = ?
+      ON CONFLICT DO NOTHING`);
     const seq = owned.get(fence) as number | undefined;
     if (seq === undefined) return null;
     let succeeded = 0;
@@ -377,9 +380,10 @@ export class SqliteTaskStore implements TaskStore {
 
   async listResults(taskId: string, query: { after: number | null; limit: number }): Promise<StoredResult[]> {
     const rows = this.stmt(`
-      SELECT idx, item_id, status, output, error_code, error_message FROM task_items INDEXED BY task_items_done
-      WHERE task_seq = (SELECT seq FROM tasks WHERE id = ?) AND idx > ? AND status IS NOT NULL
-      ORDER BY idx LIMIT ?`).all(taskId, query.after ?? -1, query.limit) as ResultRow[];
+      SELECT r.idx, i.item_id, r.status, r.output, r.error_code, r.error_message
+      FROM task_results r JOIN task_items i ON i.task_seq = r.task_seq AND i.idx = r.idx
+      WHERE r.task_seq = (SELECT seq FROM tasks WHERE id = ?) AND r.idx > ?
+      ORDER BY r.idx LIMIT ?`).all(taskId, query.after ?? -1, query.limit) as ResultRow[];
     return rows.map(resultFromRow);
   }
 

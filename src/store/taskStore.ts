@@ -36,7 +36,7 @@ export interface PendingItem {
 export interface Claim {
   task: TaskRecord;
   /**
-   * Every pending item of the task, in order, when it has no more than the claim's
+   * Every pending item of the task, in order, when it has no more items than the claim's
    * `readItemsUpTo`: a small task starts without another read. Null: read them with pendingItems.
    */
   pending: PendingItem[] | null;
@@ -124,7 +124,7 @@ export interface TaskStore {
   /**
    * Takes the next runnable task: queued and available, by priority then arrival, or running under
    * an expired lease (its owner died). Increments `attempt`; the caller owns it until `leaseMs`.
-   * A task with at most `readItemsUpTo` pending items comes with them (read with the claim).
+   * A task of at most `readItemsUpTo` items comes with its pending ones (read with the claim).
    */
   claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo?: number): Promise<Claim | null>;
   renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean>;

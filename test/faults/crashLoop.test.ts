@@ -93,14 +93,17 @@ interface Snapshot {
   done: Map<string, string>;
 }
 
+/** Each item with its result, if it has one (an item is pending while it has none). */
+const WITH_RESULTS = 'LEFT JOIN task_results r ON r.task_seq = i.task_seq AND r.idx = i.idx';
+
 function readStore(): Snapshot {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('SELECT seq, id, status, attempt, items_total, items_succeeded, items_failed, lease_owner, error_code, idempotency_key FROM tasks').all() as TaskRow[];
-    const counts = db.prepare('SELECT task_seq AS seq, COUNT(*) AS rows, SUM(status IS NOT NULL) AS done FROM task_items GROUP BY task_seq').all() as Array<{ seq: number; rows: number; done: number }>;
+    const counts = db.prepare(`SELECT i.task_seq AS seq, COUNT(*) AS rows, COUNT(r.idx) AS done FROM task_items i ${WITH_RESULTS} GROUP BY i.task_seq`).all() as Array<{ seq: number; rows: number; done: number }>;
     const bySeq = new Map(counts.map((count) => [count.seq, count]));
     const done = new Map<string, string>();
-    for (const item of db.prepare('SELECT task_seq, idx, status, output, completed_attempt FROM task_items WHERE status IS NOT NULL').iterate() as Iterable<{
+    for (const item of db.prepare('SELECT task_seq, idx, status, output, completed_attempt FROM task_results').iterate() as Iterable<{
       task_seq: number;
       idx: number;
       status: string;
@@ -304,9 +307,9 @@ it(`survives ${KILLS} SIGKILLs mid-run: every accepted task succeeds exactly onc
     for (const task of final.tasks.values()) {
       const rows = db
         .prepare(
-          `SELECT COUNT(*) AS n, COUNT(DISTINCT idx) AS distinctIdx, MIN(idx) AS lo, MAX(idx) AS hi,
-                  SUM(status IS NOT NULL) AS done, SUM(status = 'SUCCEEDED') AS ok, SUM(status = 'FAILED') AS failed
-           FROM task_items WHERE task_seq = ?`,
+          `SELECT COUNT(*) AS n, COUNT(DISTINCT i.idx) AS distinctIdx, MIN(i.idx) AS lo, MAX(i.idx) AS hi,
+                  COUNT(r.idx) AS done, SUM(r.status = 'SUCCEEDED') AS ok, SUM(r.status = 'FAILED') AS failed
+           FROM task_items i ${WITH_RESULTS} WHERE i.task_seq = ?`,
         )
         .get(task.seq) as Record<string, number>;
       expect(rows, task.id).toEqual({ n: task.items_total, distinctIdx: task.items_total, lo: 0, hi: task.items_total - 1, done: task.items_total, ok: task.items_succeeded, failed: task.items_failed });
@@ -314,7 +317,7 @@ it(`survives ${KILLS} SIGKILLs mid-run: every accepted task succeeds exactly onc
     }
     perAttempt = new Map();
     for (const row of db
-      .prepare('SELECT t.id, i.completed_attempt AS attempt, COUNT(*) AS n FROM task_items i JOIN tasks t ON t.seq = i.task_seq GROUP BY t.id, i.completed_attempt')
+      .prepare(`SELECT t.id, r.completed_attempt AS attempt, COUNT(*) AS n FROM task_items i JOIN tasks t ON t.seq = i.task_seq ${WITH_RESULTS} GROUP BY t.id, r.completed_attempt`)
       .all() as Array<{ id: string; attempt: number | null; n: number }>) {
       expect(row.attempt, `${row.id} has items without a completing attempt`).not.toBeNull();
       const counts = perAttempt.get(row.id) ?? new Map<number, number>();

@@ -23,7 +23,10 @@ function itemsByAttempt(): Map<number | null, { count: number; outputs: string }
   const db = new Database(dbPath, { readonly: true });
   try {
     const rows = db
-      .prepare('SELECT completed_attempt AS attempt, COUNT(*) AS count, group_concat(idx || output, \'|\') AS outputs FROM task_items GROUP BY completed_attempt')
+      .prepare(
+        `SELECT r.completed_attempt AS attempt, COUNT(*) AS count, group_concat(i.idx || r.output, '|') AS outputs
+         FROM task_items i LEFT JOIN task_results r ON r.task_seq = i.task_seq AND r.idx = i.idx GROUP BY r.completed_attempt`,
+      )
       .all() as Array<{ attempt: number | null; count: number; outputs: string }>;
     return new Map(rows.map((row) => [row.attempt, { count: row.count, outputs: row.outputs }]));
   } finally {

@@ -139,18 +139,18 @@ for (const factory of storeFactories) {
       expect(small.pending).toEqual([0, 1, 2].map((index) => ({ index, text: `text ${index}` })));
       const big = (await store.claimNextTask('owner-a', clock, LEASE, 3))!;
       expect(big.pending).toBeNull();
-      // Handed back with two results: three pending, so they come with the next claim.
+      // Handed back with two results: the next claim brings the three still pending, if it reads five.
       const fence = fenceOf(big.task);
       await store.checkpoint(fence, [{ index: 0, outcome: ok }, { index: 3, outcome: failed }], clock, LEASE);
       await store.releaseTask(fence, { now: clock, availableAt: clock, sameAttempt: true });
-      const resumed = (await store.claimNextTask('owner-b', clock, LEASE, 3))!;
+      const resumed = (await store.claimNextTask('owner-b', clock, LEASE, 5))!;
       expect(resumed.task.id).toBe(big.task.id);
       expect(resumed.pending).toEqual([1, 2, 4].map((index) => ({ index, text: `text ${index}` })));
       // Nothing left to do: an empty list, not null.
       const again = fenceOf(resumed.task, 'owner-b');
       await store.checkpoint(again, [1, 2, 4].map((index) => ({ index, outcome: ok })), clock, LEASE);
       await store.releaseTask(again, { now: clock, availableAt: clock, sameAttempt: true });
-      expect((await store.claimNextTask('owner-c', clock, LEASE, 3))!.pending).toEqual([]);
+      expect((await store.claimNextTask('owner-c', clock, LEASE, 5))!.pending).toEqual([]);
     });
 
     it('fences every write of a run to its owner and attempt', async () => {

@@ -1,0 +1,121 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadMigrations } from '../../src/store/migrations.ts';
+import { PostgresTaskStore } from '../../src/store/postgres.ts';
+import { SqliteTaskStore } from '../../src/store/sqlite.ts';
+import type { TaskStore } from '../../src/store/taskStore.ts';
+import { postgresAvailable, postgresSchemas } from '../support/stores.ts';
+
+/**
+ * A store written before results had a table of their own (migration 003) keeps every result,
+ * and its unfinished items are still pending, once migrated: a restart onto the new version
+ * loses no work.
+ */
+interface Engine {
+  name: 'sqlite' | 'postgres';
+  /** A store at migration 002 holding `rows` (SQL run after 001 and 002), and a way to open it as it is now. */
+  openBefore003(rows: string): Promise<{ open(): TaskStore; dispose(): Promise<void> }>;
+}
+
+// One task of four items: a success, a failure, two pending; the counters as a run left them.
+const before003 = (text: (s: string) => string) => `
+  INSERT INTO tasks (id, tenant, kind, model, status, priority, items_total, items_succeeded, items_failed, attempt, max_attempts,
+                     accepted_at, updated_at, available_at)
+  VALUES ('task_old', 'default', 'bulkInference', 'SENTIMENT', 'QUEUED', 0, 4, 1, 1, 1, 3, 1, 1, 1);
+  INSERT INTO task_items (task_seq, idx, item_id, text, status, output, error_code, error_message, completed_attempt) VALUES
+    (1, 0, ${text('a')}, ${text('first')}, 'SUCCEEDED', '{"kind":"sentiment","label":"POSITIVE","score":0.5}', NULL, NULL, 1),
+    (1, 1, ${text('b')}, ${text('second')}, 'FAILED', NULL, 'ITEM_TOO_LONG', 'too long', 1),
+    (1, 2, ${text('c')}, ${text('third')}, NULL, NULL, NULL, NULL, NULL),
+    (1, 3, NULL, ${text('fourth')}, NULL, NULL, NULL, NULL, NULL);`;
+
+const engines: Engine[] = [
+  {
+    name: 'sqlite',
+    async openBefore003(rows) {
+      const dir = mkdtempSync(join(tmpdir(), 'longhaul-migrate-'));
+      const path = join(dir, 'old.db');
+      const db = new Database(path);
+      db.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+      for (const migration of loadMigrations('sqlite').filter((m) => m.version <= 2)) {
+        db.exec(migration.sql);
+        db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(migration.version, migration.name, 1);
+      }
+      db.exec(rows);
+      db.close();
+      let store: SqliteTaskStore | undefined;
+      return {
+        open: () => (store = new SqliteTaskStore(path)),
+        async dispose() {
+          await store?.close();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+];
+if (postgresAvailable) {
+  engines.push({
+    name: 'postgres',
+    async openBefore003(rows) {
+      const schema = await postgresSchemas.create();
+      const client = new pg.Client({ connectionString: postgresSchemas.url(schema) });
+      await client.connect();
+      try {
+        await client.query('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)');
+        for (const migration of loadMigrations('postgres').filter((m) => m.version <= 2)) {
+          await client.query(migration.sql);
+          await client.query('INSERT INTO schema_migrations VALUES ($1, $2, 1)', [migration.version, migration.name]);
+        }
+        await client.query(rows);
+      } finally {
+        await client.end();
+      }
+      let store: PostgresTaskStore | undefined;
+      return {
+        open: () => (store = new PostgresTaskStore(postgresSchemas.url(schema), { poolSize: 2 })),
+        async dispose() {
+          await store?.close();
+          await postgresSchemas.drop(schema);
+        },
+      };
+    },
+  });
+}
+
+describe.each(engines)('migration 003 (results in their own table) on $name', (engine) => {
+  let dispose: () => Promise<void> = async () => {};
+  afterEach(() => dispose());
+
+  it('keeps every recorded result and leaves the other items pending', async () => {
+    const text = engine.name === 'sqlite' ? (s: string) => `'${s}'` : (s: string) => `convert_to('${s}', 'UTF8')`;
+    const old = await engine.openBefore003(before003(text));
+    dispose = old.dispose;
+    const store = old.open();
+    await store.migrate();
+
+    expect(await store.listResults('task_old', { after: null, limit: 10 })).toEqual([
+      { index: 0, itemId: 'a', status: 'SUCCEEDED', output: { kind: 'sentiment', label: 'POSITIVE', score: 0.5 }, error: null },
+      { index: 1, itemId: 'b', status: 'FAILED', output: null, error: { code: 'ITEM_TOO_LONG', message: 'too long' } },
+    ]);
+    const claim = (await store.claimNextTask('owner', 2, 30_000, 10))!;
+    expect(claim.pending).toEqual([
+      { index: 2, text: 'third' },
+      { index: 3, text: 'fourth' },
+    ]);
+    // The run goes on from there: the old results stay as they were, the counters add up.
+    const fence = { taskId: 'task_old', owner: 'owner', attempt: claim.task.attempt };
+    const ok = { ok: true as const, output: { kind: 'sentiment' as const, label: 'NEGATIVE' as const, score: -0.5 } };
+    const done = await store.finishTask(fence, 'SUCCEEDED', null, 3, [0, 2, 3].map((index) => ({ index, outcome: ok })));
+    expect(done).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 3, itemsFailed: 1 });
+    expect((await store.listResults('task_old', { after: null, limit: 10 })).map((r) => [r.index, r.status, r.output])).toEqual([
+      [0, 'SUCCEEDED', { kind: 'sentiment', label: 'POSITIVE', score: 0.5 }],
+      [1, 'FAILED', null],
+      [2, 'SUCCEEDED', ok.output],
+      [3, 'SUCCEEDED', ok.output],
+    ]);
+  });
+});
