@@ -138,11 +138,12 @@ export class SqliteTaskStore implements TaskStore {
    * the log is the operating system's as soon as they commit.
    */
   private replayable<T>(write: () => T): T {
-    this.db.pragma('synchronous = NORMAL');
+    // Prepared once (db.pragma() compiles its statement on every call).
+    this.stmt('PRAGMA synchronous = NORMAL').run();
     try {
       return write();
     } finally {
-      this.db.pragma('synchronous = FULL');
+      this.stmt('PRAGMA synchronous = FULL').run();
     }
   }
 
