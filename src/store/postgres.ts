@@ -149,7 +149,8 @@ const RECORD_RESULTS = `
 
 /**
  * Results as the five arrays RECORD_RESULTS unnests. As in SQLite, the first result given for an
- * index is the one recorded (an UPDATE … FROM that matches a row twice would pick one at random).
+ * index is the one recorded: the later ones are dropped here, so that the statement never
+ * proposes one key twice (which of the two won would be left to the plan).
  */
 function resultColumns(results: ItemResult[]): [number[], string[], Array<string | null>, Array<string | null>, Array<string | null>] {
   const seen = new Set<number>();

@@ -288,6 +288,7 @@ export class SqliteTaskStore implements TaskStore {
       }).immediate(),
     );
   }
+
   async renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean> {
     const renew = this.stmt(`UPDATE tasks SET lease_expires_at = @leaseUntil WHERE ${FENCED}`);
     return this.replayable(() => renew.run({ ...fence, leaseUntil: now + leaseMs })).changes === 1;
