@@ -43,9 +43,12 @@ export interface App {
 /** Wires the parts: transport → task operations → store; pool → store → events → subscribers. */
 export function buildApp(config: Config, options: { log?: Logger } = {}): App {
   const log = options.log ?? createLogger(config.logLevel);
-  const store = openStore(config.databaseUrl, { poolSize: config.databasePoolSize });
   // In-process on the embedded store; Redis or LISTEN/NOTIFY when instances must hear each other.
-  const events: TaskEvents = new EventTargetTaskEvents(openEventTransport(config, log), (err) => log.error({ err }, 'a task event listener failed'));
+  const bus = openEventTransport(config, log);
+  // On LISTEN/NOTIFY, the bus is the store's own database: the store announces a task change in
+  // the statement that writes it.
+  const store = openStore(config.databaseUrl, { poolSize: config.databasePoolSize, announceChanges: bus.name === 'postgres' });
+  const events: TaskEvents = new EventTargetTaskEvents(bus, (err) => log.error({ err }, 'a task event listener failed'));
   const webhookPolicy = { allowedHosts: new Set(config.webhookAllowedHosts) };
   const tasks = new TaskOperations({
     store,

@@ -1,11 +1,15 @@
 import { setMaxListeners } from 'node:events';
 import type { TaskRecord } from '../domain/task.ts';
+import { wasAnnounced } from './announcedChanges.ts';
 import type { TaskEvents, Unsubscribe } from './taskEvents.ts';
 import { inProcessTransport, type EventTransport } from './transport.ts';
 
+/** A task's changes go on the topic of this prefix and its id (the PostgreSQL store announces on it too). */
+export const TASK_CHANGED_TOPIC_PREFIX = 'task:changed:';
+
 /** Typed topic names, in the way graphile-worker names its events. */
 const topics = {
-  changed: (taskId: string) => `task:changed:${taskId}`,
+  changed: (taskId: string) => `${TASK_CHANGED_TOPIC_PREFIX}${taskId}`,
   queued: 'task:queued',
   webhookQueued: 'webhook:queued',
   /** Not a bus topic: only counts this instance's resync followers. */
@@ -40,6 +44,8 @@ export class EventTargetTaskEvents implements TaskEvents {
   }
 
   publishTaskChanged(task: TaskRecord): void {
+    // Already on the bus: the store announced it with the write (see announcedChanges.ts).
+    if (wasAnnounced(task)) return;
     this.target.dispatchEvent(new CustomEvent(topics.changed(task.id), { detail: task }));
   }
 

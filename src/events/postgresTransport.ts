@@ -1,11 +1,9 @@
-import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from '../logger.ts';
+import { channelFor, MAX_PAYLOAD_BYTES, type ChannelMessage as Message } from './postgresChannel.ts';
 import { ResyncSignal } from './resyncSignal.ts';
 import type { EventTransport } from './transport.ts';
 
-/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more. */
-const MAX_PAYLOAD_BYTES = 7_999;
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 5_000;
 
@@ -17,8 +15,6 @@ export interface PostgresTransportOptions {
 
 /** Prepared once per connection (named): parsing it took longer than running it. */
 const NOTIFY = 'SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS p (payload, n) ORDER BY n';
-
-type Message = { type: string; detail?: unknown } | { resync: true };
 
 /**
  * Task events over PostgreSQL LISTEN/NOTIFY, for a deployment on PostgreSQL without Redis: the
@@ -207,11 +203,4 @@ export function createPostgresTransport(connectionString: string, options: Postg
       await current?.end().catch(() => {});
     },
   };
-}
-
-/** A channel name is an identifier of at most 63 bytes: long schema names are hashed. */
-function channelFor(schema: string): string {
-  const readable = `longhaul:${schema}`;
-  if (Buffer.byteLength(readable) <= 63) return readable;
-  return `longhaul:${createHash('sha256').update(schema).digest('hex').slice(0, 32)}`;
 }

@@ -5,7 +5,7 @@ import { SqliteTaskStore } from './sqlite.ts';
 import type { TaskStore } from './taskStore.ts';
 
 /** DATABASE_URL → the adapter for its engine. */
-export function openStore(databaseUrl: string, options: { poolSize?: number } = {}): TaskStore {
+export function openStore(databaseUrl: string, options: { poolSize?: number; announceChanges?: boolean } = {}): TaskStore {
   if (databaseUrl.startsWith('sqlite:')) {
     const path = databaseUrl.slice('sqlite:'.length);
     return new SqliteTaskStore(path === ':memory:' ? path : resolve(path));

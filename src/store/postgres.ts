@@ -1,5 +1,8 @@
 import pg from 'pg';
 import { newMessageId } from '../domain/ids.ts';
+import { markAnnounced } from '../events/announcedChanges.ts';
+import { TASK_CHANGED_TOPIC_PREFIX } from '../events/eventTargetEvents.ts';
+import { channelFor, MAX_PAYLOAD_BYTES } from '../events/postgresChannel.ts';
 import { TASK_STATUSES, terminalEventType, type TaskError, type TaskRecord, type TaskStatus, type TerminalStatus } from '../domain/task.ts';
 import { loadMigrations } from './migrations.ts';
 import { resultFromRow, taskFromRow, type ResultRow, type TaskRow } from './rows.ts';
@@ -169,6 +172,33 @@ function resultColumns(results: ItemResult[]): [number[], string[], Array<string
 }
 
 /**
+ * The NOTIFY that announces a task change, as a column over the changed row `row` (its parameters:
+ * the channel, then the topic prefix). The message is what the LISTEN/NOTIFY bus sends for a
+ * published change: the topic and the task as taskFromRow makes it. It goes out when the statement
+ * commits, and only then. A message over NOTIFY's limit, or a task whose idempotency key holds a
+ * U+0000 (which no PostgreSQL text can carry), is announced as a resync instead: followers re-read.
+ */
+function announcementColumn(row: string, channel: string, prefix: string): string {
+  const resync = `'{"resync":true}'`;
+  const task = `json_build_object(
+    'id', ${row}.id, 'tenant', ${row}.tenant, 'kind', ${row}.kind, 'model', ${row}.model, 'status', ${row}.status,
+    'priority', ${row}.priority, 'itemsTotal', ${row}.items_total, 'itemsSucceeded', ${row}.items_succeeded,
+    'itemsFailed', ${row}.items_failed, 'attempt', ${row}.attempt, 'maxAttempts', ${row}.max_attempts,
+    'timeoutSeconds', ${row}.timeout_seconds, 'idempotencyKey', convert_from(${row}.idempotency_key, 'UTF8'),
+    'webhookUrl', ${row}.webhook_url,
+    'error', CASE WHEN ${row}.error_code IS NULL THEN NULL
+                  ELSE json_build_object('code', ${row}.error_code, 'message', COALESCE(${row}.error_message, '')) END,
+    'acceptedAt', ${row}.accepted_at, 'startedAt', ${row}.started_at, 'finishedAt', ${row}.finished_at,
+    'updatedAt', ${row}.updated_at, 'runStartedAt', ${row}.run_started_at, 'runStartedDone', ${row}.run_started_done,
+    'version', ${row}.version)`;
+  return `pg_notify(${channel}::text, CASE
+    WHEN position('\\x00'::bytea IN COALESCE(${row}.idempotency_key, ''::bytea)) > 0 THEN ${resync}
+    ELSE (SELECT CASE WHEN octet_length(m) <= ${MAX_PAYLOAD_BYTES} THEN m ELSE ${resync} END
+          FROM (SELECT json_build_object('type', ${prefix}::text || ${row}.id, 'detail', ${task})::text AS m) message)
+    END) AS announced`;
+}
+
+/**
  * The scale-out store: every instance shares one PostgreSQL database. Nothing is serialised in
  * this process; every guarantee comes from the database: every write of a running task is
  * conditional on its fence, claims lock with FOR UPDATE SKIP LOCKED, a checkpoint holds the task's
@@ -181,7 +211,18 @@ export class PostgresTaskStore implements TaskStore {
   private readonly pool: pg.Pool;
   private closed: Promise<void> | null = null;
 
-  constructor(connectionString: string, options: { poolSize?: number } = {}) {
+  /** Set by migrate() when the store announces its task changes (options.announceChanges). */
+  private channel: string | null = null;
+
+  /**
+   * `announceChanges`: the bus is LISTEN/NOTIFY on this same database, so a task change is
+   * announced by the statement that writes it (see announcementColumn) instead of by a NOTIFY of
+   * its own afterwards; the records returned are marked announced (events/announcedChanges.ts).
+   */
+  constructor(
+    connectionString: string,
+    private readonly options: { poolSize?: number; announceChanges?: boolean } = {},
+  ) {
     this.pool = new pg.Pool({
       Client: PreparingClient,
       connectionString,
@@ -217,6 +258,26 @@ export class PostgresTaskStore implements TaskStore {
         await db.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [migration.version, migration.name, Date.now()]);
       });
     }
+    if (this.options.announceChanges) {
+      // The bus's channel, named as the bus names it: after the schema these connections work in.
+      const { rows } = await this.pool.query<{ schema: string }>('SELECT current_schema() AS schema');
+      this.channel = channelFor(rows[0]!.schema);
+    }
+  }
+
+  /**
+   * The announcement column for a statement that changes a task (`row`: the changed row), its
+   * parameters numbered from `next`; nothing when this store does not announce.
+   */
+  private announcement(row: string, next: number): { column: string; params: string[] } {
+    if (this.channel === null) return { column: '', params: [] };
+    return { column: `, ${announcementColumn(row, `$${next}`, `$${next + 1}`)}`, params: [this.channel, TASK_CHANGED_TOPIC_PREFIX] };
+  }
+
+  /** The task of a changed row, marked as already announced when this store announced it. */
+  private changed(row: PgTaskRow): TaskRecord {
+    const task = taskOf(row);
+    return this.channel === null ? task : markAnnounced(task);
   }
 
   async close(): Promise<void> {
@@ -402,7 +463,7 @@ export class PostgresTaskStore implements TaskStore {
       'CANCELLED',
       now,
     );
-    return row ? taskOf(row) : this.getTask(tenant, id);
+    return row ?? this.getTask(tenant, id);
   }
 
   /**
@@ -410,14 +471,15 @@ export class PostgresTaskStore implements TaskStore {
    * exists if and only if this statement made the task terminal. `update`'s own parameters come
    * first; the message's follow them.
    */
-  private async endTask(update: string, params: unknown[], status: TerminalStatus, now: number): Promise<PgTaskRow | null> {
+  private async endTask(update: string, params: unknown[], status: TerminalStatus, now: number): Promise<TaskRecord | null> {
     const n = params.length;
+    const announced = this.announcement('ended', n + 4);
     const { rows } = await this.pool.query<PgTaskRow>(
       `WITH ended AS (${update} RETURNING *), ${queueWebhook(`$${n + 1}`, `$${n + 2}`, `$${n + 3}::bigint`)}
-       SELECT * FROM ended`,
-      [...params, newMessageId(), terminalEventType(status), now],
+       SELECT ended.*${announced.column} FROM ended`,
+      [...params, newMessageId(), terminalEventType(status), now, ...announced.params],
     );
-    return rows[0] ?? null;
+    return rows[0] ? this.changed(rows[0]) : null;
   }
 
   async claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo = 0): Promise<Claim | null> {
@@ -426,6 +488,7 @@ export class PostgresTaskStore implements TaskStore {
     // of queueing behind the same row. A small task's items come back with it (pending_*): one
     // round trip less. The size test is on the task row, so a bigger task's items are not even
     // looked at (a one-time filter), and a small one's are at most readItemsUpTo rows.
+    const announced = this.announcement('claimed', 5);
     const { rows } = await this.pool.query<PgTaskRow & { pending_idx: number[] | null; pending_text: Buffer[] | null }>(
       `WITH orphan AS MATERIALIZED (
          SELECT seq FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < $1::bigint
@@ -443,19 +506,19 @@ export class PostgresTaskStore implements TaskStore {
          WHERE seq IN (SELECT seq FROM orphan UNION ALL SELECT seq FROM queued)
          RETURNING *
        )
-       SELECT claimed.*, pending.idx AS pending_idx, pending.text AS pending_text
+       SELECT claimed.*, pending.idx AS pending_idx, pending.text AS pending_text${announced.column}
        FROM claimed LEFT JOIN LATERAL (
          SELECT array_agg(i.idx ORDER BY i.idx) AS idx, array_agg(i.text ORDER BY i.idx) AS text
          FROM task_items i
          WHERE claimed.items_total <= $4 AND i.task_seq = claimed.seq
            AND NOT EXISTS (SELECT FROM task_results r WHERE r.task_seq = i.task_seq AND r.idx = i.idx)
        ) pending ON true`,
-      [now, owner, now + leaseMs, readItemsUpTo],
+      [now, owner, now + leaseMs, readItemsUpTo, ...announced.params],
     );
     const row = rows[0];
     if (!row) return null;
     const { pending_idx: idx, pending_text: text, ...columns } = row;
-    const task = taskOf(columns);
+    const task = this.changed(columns);
     // Both arrays are null when the task was too big to read here, and when nothing is pending.
     if (task.itemsTotal > readItemsUpTo) return { task, pending: null };
     return { task, pending: (idx ?? []).map((index, i) => ({ index, text: text![i]!.toString('utf8') })) };
@@ -493,6 +556,7 @@ export class PostgresTaskStore implements TaskStore {
   async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number, results: ItemResult[] = []): Promise<TaskRecord | null> {
     // The last results, the end and its outbox write: one statement, one transaction. The message
     // exists if and only if this statement made the task terminal.
+    const announced = this.announcement('ended', 15);
     const { rows } = await this.pool.query<PgTaskRow>(
       `${RECORD_RESULTS},
        ended AS (
@@ -502,21 +566,25 @@ export class PostgresTaskStore implements TaskStore {
          FROM owned, counted WHERE tasks.seq = owned.seq
          RETURNING tasks.*
        ), ${queueWebhook('$13', '$14', '$12::bigint')}
-       SELECT * FROM ended`,
-      [...fenceParams(fence), ...resultColumns(results), status, error?.code ?? null, error?.message ?? null, now, newMessageId(), terminalEventType(status)],
+       SELECT ended.*${announced.column} FROM ended`,
+      [...fenceParams(fence), ...resultColumns(results), status, error?.code ?? null, error?.message ?? null, now, newMessageId(), terminalEventType(status), ...announced.params],
     );
-    return rows[0] ? taskOf(rows[0]) : null;
+    return rows[0] ? this.changed(rows[0]) : null;
   }
 
   async releaseTask(fence: Fence, options: { now: number; availableAt: number; sameAttempt: boolean }): Promise<TaskRecord | null> {
+    const announced = this.announcement('released', 7);
     const { rows } = await this.pool.query<PgTaskRow>(
-      `UPDATE tasks SET status = 'QUEUED', keep_attempt = $4, available_at = $5, updated_at = $6,
-                        lease_owner = NULL, lease_expires_at = NULL, run_started_at = NULL, run_started_done = NULL,
-                        version = version + 1
-       WHERE ${FENCED} RETURNING *`,
-      [...fenceParams(fence), options.sameAttempt ? 1 : 0, options.availableAt, options.now],
+      `WITH released AS (
+         UPDATE tasks SET status = 'QUEUED', keep_attempt = $4, available_at = $5, updated_at = $6,
+                          lease_owner = NULL, lease_expires_at = NULL, run_started_at = NULL, run_started_done = NULL,
+                          version = version + 1
+         WHERE ${FENCED} RETURNING *
+       )
+       SELECT released.*${announced.column} FROM released`,
+      [...fenceParams(fence), options.sameAttempt ? 1 : 0, options.availableAt, options.now, ...announced.params],
     );
-    return rows[0] ? taskOf(rows[0]) : null;
+    return rows[0] ? this.changed(rows[0]) : null;
   }
 
   async expireAllLeases(now: number): Promise<number> {
