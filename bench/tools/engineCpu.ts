@@ -53,16 +53,14 @@ const engine = args[0] ?? 'longhaul-postgres';
 const count = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 2_000);
 const CONCURRENCY = 8;
 
+if (engine !== 'longhaul-postgres' && engine !== 'graphile-worker') throw new Error(`unknown engine ${engine}: longhaul-postgres or graphile-worker`);
 const schema = await createScratchSchema();
 const workerSchema = `${schema.schema}_gw`;
-const env: Record<string, string> =
-  engine === 'longhaul-postgres'
-    ? { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: schema.url, REDIS_URL: '', WORKER_CONCURRENCY: String(CONCURRENCY), INFERENCE_THREADS: '2', QUEUE_MAX: '10000000' }
-    : engine === 'graphile-worker'
-      ? { DATABASE_URL: BENCH_DATABASE_URL, WORKER_SCHEMA: workerSchema, RESULTS_SCHEMA: schema.schema }
-      : (() => {
-          throw new Error(`unknown engine ${engine}: longhaul-postgres or graphile-worker`);
-        })();
+const envs: Record<string, Record<string, string>> = {
+  'longhaul-postgres': { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: schema.url, REDIS_URL: '', WORKER_CONCURRENCY: String(CONCURRENCY), INFERENCE_THREADS: '2', QUEUE_MAX: '10000000' },
+  'graphile-worker': { DATABASE_URL: BENCH_DATABASE_URL, WORKER_SCHEMA: workerSchema, RESULTS_SCHEMA: schema.schema },
+};
+const env = envs[engine]!;
 const entry = engine === 'graphile-worker' ? 'graphileWorker.ts' : 'longhaul.ts';
 const child = await startChild(new URL(`../servers/engines/${entry}`, import.meta.url), { env: { ...env, ENGINE_CONCURRENCY: String(CONCURRENCY) } });
 try {

@@ -271,8 +271,14 @@ export class PostgresTaskStore implements TaskStore {
    */
   private announcement(row: string, next: number): { column: string; params: string[] } {
     if (this.channel === null) return { column: '', params: [] };
-    return { column: `, ${announcementColumn(row, `$${next}`, `$${next + 1}`)}`, params: [this.channel, TASK_CHANGED_TOPIC_PREFIX] };
+    // Built once per statement shape: it is a kilobyte of SQL, asked for on every claim and end.
+    const key = `${row} ${next}`;
+    let column = this.announcementColumns.get(key);
+    if (column === undefined) this.announcementColumns.set(key, (column = `, ${announcementColumn(row, `$${next}`, `$${next + 1}`)}`));
+    return { column, params: [this.channel, TASK_CHANGED_TOPIC_PREFIX] };
   }
+
+  private readonly announcementColumns = new Map<string, string>();
 
   /** The task of a changed row, marked as already announced when this store announced it. */
   private changed(row: PgTaskRow): TaskRecord {

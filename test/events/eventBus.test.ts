@@ -101,6 +101,22 @@ async function heard(events: TaskEvents, id: string): Promise<{ received: Promis
   return { received };
 }
 
+/**
+ * Subscribes and waits until the subscription is in force, as heard() does; then `versions`
+ * resolves with the versions of the task's next `count` changes, in the order they arrived.
+ */
+async function versionsHeard(events: TaskEvents, id: string, count: number): Promise<{ versions: Promise<number[]> }> {
+  const versions: number[] = [];
+  const all = next<number[]>((resolve) =>
+    events.onTaskChanged(id, (task) => {
+      versions.push(task.version);
+      if (versions.length === count) resolve(versions);
+    }),
+  );
+  await events.listeningTo(id);
+  return { versions: all };
+}
+
 /** Resolves once the instance's bus answers (bounded): connected, listening and able to publish. */
 async function usable(events: TaskEvents, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -166,29 +182,14 @@ describe.skipIf(buses.length === 0).each(buses)('task events over %s', (_name, o
 
   it('carry the changes published in one turn in order, each once (a bus may send them together)', async () => {
     const id = newId();
-    const versions: number[] = [];
-    const all = next<void>((resolve) =>
-      b.onTaskChanged(id, (task) => {
-        versions.push(task.version);
-        if (versions.length === 50) resolve();
-      }),
-    );
-    await b.listeningTo(id);
+    const { versions } = await versionsHeard(b, id, 50);
     for (let version = 1; version <= 50; version++) a.publishTaskChanged(record(id, version));
-    await all;
-    expect(versions).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+    expect(await versions).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
   });
 
   it('carry changes published while earlier ones are on their way, in order, each once, with health checks between them', async () => {
     const id = newId();
-    const versions: number[] = [];
-    const all = next<void>((resolve) =>
-      b.onTaskChanged(id, (task) => {
-        versions.push(task.version);
-        if (versions.length === 60) resolve();
-      }),
-    );
-    await b.listeningTo(id);
+    const { versions: all } = await versionsHeard(b, id, 60);
     const overlapsBefore = overlappingQueries;
     const pings: Array<Promise<void>> = [];
     for (let version = 1; version <= 60; version++) {
@@ -198,7 +199,7 @@ describe.skipIf(buses.length === 0).each(buses)('task events over %s', (_name, o
         await setImmediate();
       }
     }
-    await Promise.all([all, ...pings]);
+    const [versions] = await Promise.all([all, ...pings]);
     expect(versions).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
     expect(overlappingQueries - overlapsBefore).toBe(0);
   });

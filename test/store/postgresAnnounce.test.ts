@@ -26,6 +26,8 @@ describe.skipIf(!postgresAvailable)('PostgreSQL store announcing its task change
   let listener: pg.Client;
   let received: unknown[];
   let waiting: Array<() => void>;
+  /** How many of `received` next() has handed out. */
+  let taken: number;
 
   beforeEach(async () => {
     schema = await postgresSchemas.create();
@@ -33,6 +35,7 @@ describe.skipIf(!postgresAvailable)('PostgreSQL store announcing its task change
     await store.migrate();
     received = [];
     waiting = [];
+    taken = 0;
     listener = new pg.Client({ connectionString: postgresSchemas.url(schema) });
     await listener.connect();
     listener.on('notification', (message) => {
@@ -48,10 +51,6 @@ describe.skipIf(!postgresAvailable)('PostgreSQL store announcing its task change
   });
 
   /** The next notification on the channel (they arrive in commit order). */
-  let taken = 0;
-  beforeEach(() => {
-    taken = 0;
-  });
   async function next(): Promise<unknown> {
     while (received.length <= taken) await new Promise<void>((resolve) => waiting.push(resolve));
     return received[taken++];
