@@ -4,7 +4,9 @@
  * shared two-core machine swings by half between runs; CPU per task barely moves, so this is
  * what an A/B of an engine change compares (bench/optimisations.md, section 11).
  *
- *   node --import tsx bench/tools/engineCpu.ts longhaul-postgres|graphile-worker [tasks] [--threads]
+ *   node --import tsx bench/tools/engineCpu.ts longhaul-postgres|graphile-worker [tasks] [--threads] [--profile=DIR]
+ *
+ * `--profile=DIR` has the engine's process write V8 CPU profiles there (one per thread).
  *
  * Linux only (/proc); PostgreSQL's processes are found from its postmaster pid file, and the
  * backends that ended during the run are counted through the postmaster's reaped-children time.
@@ -62,7 +64,11 @@ const envs: Record<string, Record<string, string>> = {
 };
 const env = envs[engine]!;
 const entry = engine === 'graphile-worker' ? 'graphileWorker.ts' : 'longhaul.ts';
-const child = await startChild(new URL(`../servers/engines/${entry}`, import.meta.url), { env: { ...env, ENGINE_CONCURRENCY: String(CONCURRENCY) } });
+const profileDir = args.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
+const child = await startChild(new URL(`../servers/engines/${entry}`, import.meta.url), {
+  env: { ...env, ENGINE_CONCURRENCY: String(CONCURRENCY) },
+  execArgv: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [],
+});
 try {
   await child.call('run', { count: Math.max(10, Math.round(count / 10)), concurrency: CONCURRENCY });
   const pid = child.process.pid!;
