@@ -6,7 +6,6 @@ import { newMessageId } from '../domain/ids.ts';
 import { TASK_STATUSES, terminalEventType, type TaskError, type TaskRecord, type TaskStatus, type TerminalStatus } from '../domain/task.ts';
 import { loadMigrations } from './migrations.ts';
 import { resultFromRow, taskFromRow, type ResultRow, type TaskRow } from './rows.ts';
-import { WalCheckpointer } from './walCheckpointer.ts';
 import type {
   Claim,
   CreateTaskResult,
@@ -41,9 +40,6 @@ function claimFile(path: string): Database.Database {
   }
 }
 
-/** Pages of log after which a commit checkpoints, when no thread does it (SQLite's own default). */
-const SQLITE_DEFAULT_AUTOCHECKPOINT = 1000;
-
 const FENCED = `id = @taskId AND status = 'IN_PROGRESS' AND lease_owner = @owner AND attempt = @attempt`;
 
 /**
@@ -60,8 +56,6 @@ export class SqliteTaskStore implements TaskStore {
 
   /** Held open for the life of the store: the OS drops it when the process dies, however it dies. */
   private readonly ownership: Database.Database | null;
-  /** Copies the write-ahead log into the file off the event loop; none for an in-memory database. */
-  readonly walCheckpointer: WalCheckpointer | null;
 
   constructor(readonly path: string) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -72,13 +66,6 @@ export class SqliteTaskStore implements TaskStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
-    this.walCheckpointer =
-      path === ':memory:'
-        ? null
-        : new WalCheckpointer(path, {
-            started: () => this.db.open && this.db.pragma('wal_autocheckpoint = 0'),
-            lost: () => this.db.open && this.db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_AUTOCHECKPOINT}`),
-          });
   }
 
   async migrate(): Promise<void> {
@@ -94,8 +81,6 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async close(): Promise<void> {
-    // First, so that the last connection to close is this one, which checkpoints and removes the log.
-    await this.walCheckpointer?.stop();
     // Writes still waiting for their group commit are made, not dropped.
     if (this.db.open) this.commitGroup();
     if (this.db.open) this.db.close();

@@ -24,8 +24,8 @@ export interface RunContext {
 
 /**
  * Items read from the store at a time, and sent to a thread at a time. A page is read on the event
- * loop: 2,000 held it for 6-8 ms while the threads were busy, 500 for under 2 (section 14 of
- * bench/optimisations.md).
+ * loop: 2,000 held it for 6-8 ms while the threads were busy, 500 for under 2, at the cost of
+ * 150 more reads of about 50 µs per 100,000 items (section 14 of bench/optimisations.md).
  */
 const PAGE_SIZE = 500;
 const CHUNK_SIZE = 100;
@@ -39,10 +39,9 @@ const INFLIGHT_PER_THREAD = 4;
 /**
  * Results per store write. The embedded store writes synchronously: a checkpoint of thousands of
  * results held the event loop for tens of milliseconds (every request waited). Written in slices,
- * each its own fenced transaction, with the event loop free in between. 200 rather than 500: a
- * poll's p99 while the threads are saturated fell by about 1 ms, for about 0.5 µs more per result.
+ * each its own fenced transaction, with the event loop free in between.
  */
-const CHECKPOINT_SLICE = 200;
+const CHECKPOINT_SLICE = 500;
 
 /**
  * Runs one claimed task to its end: reads pending items page by page, feeds them to the inference
