@@ -55,6 +55,10 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
     events,
     limits: config,
     checkWebhookUrl: (url) => assertWebhookUrlAllowed(url, webhookPolicy),
+    // Redis publishes a change just after its commit: one lost with a dying instance is read from
+    // the store within the time that instance's tasks take to be taken over. (LISTEN/NOTIFY
+    // changes are announced by the statement that writes them; in-process, nobody else writes.)
+    quietRereadMs: bus.name === 'redis' ? config.leaseSeconds * 1000 : null,
   });
   const auth = createAuthenticator(config.apiKeys);
   const browser = new BrowserPolicy(config.corsOrigins);

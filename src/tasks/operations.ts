@@ -28,6 +28,8 @@ export interface TaskOperationsOptions {
   limits: SubmissionLimits & { queueMax: number };
   /** Refuses a webhook URL that may not be called (SSRF policy); throws a BAD_USER_INPUT LonghaulError. */
   checkWebhookUrl: (url: string) => Promise<void>;
+  /** Followed tasks quiet for this long are read again (see TaskFeeds); null: never. */
+  quietRereadMs?: number | null;
 }
 
 /** The only tenant until API keys exist: every caller sees the same tasks. */
@@ -48,7 +50,7 @@ export class TaskOperations {
 
   constructor(private readonly options: TaskOperationsOptions) {
     this.admission = new QueueAdmission(() => options.store.countQueued(), options.limits.queueMax);
-    this.feeds = new TaskFeeds(options.store, options.events);
+    this.feeds = new TaskFeeds(options.store, options.events, options.quietRereadMs ?? null);
   }
 
   async submit(tenant: string, input: SubmissionInput): Promise<TaskRecord> {

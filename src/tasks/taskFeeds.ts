@@ -20,10 +20,18 @@ export interface TaskFollower {
  */
 export class TaskFeeds {
   private readonly feeds = new Map<string, Feed>();
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping = false;
 
+  /**
+   * `quietRereadMs`: a task none of whose changes was heard for this long is read again (null:
+   * never). A bus that publishes after the commit (Redis) loses the change of an instance that dies
+   * in between; were that change the task's end, its followers would wait forever.
+   */
   constructor(
     private readonly store: TaskStore,
     private readonly events: TaskEvents,
+    private readonly quietRereadMs: number | null = null,
   ) {}
 
   /** Starts telling `follower` the task's states; unfollow() with the same follower stops it. */
@@ -31,14 +39,42 @@ export class TaskFeeds {
     const key = `${tenant}\u0000${id}`;
     let feed = this.feeds.get(key);
     if (!feed) {
-      feed = new Feed(this.store, this.events, tenant, id, () => this.feeds.delete(key));
+      feed = new Feed(this.store, this.events, tenant, id, () => this.forget(key));
       this.feeds.set(key, feed);
+      this.startSweeping();
     }
     feed.add(follower);
   }
 
   unfollow(tenant: string, id: string, follower: TaskFollower): void {
     this.feeds.get(`${tenant}\u0000${id}`)?.remove(follower);
+  }
+
+  private forget(key: string): void {
+    this.feeds.delete(key);
+    if (this.feeds.size === 0 && this.sweepTimer) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = null;
+    }
+  }
+
+  /** Checks twice per quiet period, so a lost change is caught within one and a half of it. */
+  private startSweeping(): void {
+    if (this.quietRereadMs === null || this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => void this.sweep(), this.quietRereadMs / 2);
+    this.sweepTimer.unref();
+  }
+
+  /** One read at a time: thousands of quiet tasks are spread over the sweep, not fired at the store at once. */
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const quietSince = Date.now() - this.quietRereadMs!;
+      for (const feed of [...this.feeds.values()]) if (feed.heardAt <= quietSince) await feed.reread();
+    } finally {
+      this.sweeping = false;
+    }
   }
 
   /** Followers of one task, or of all: what a test or the benchmark waits for, and checks go back to zero. */
@@ -50,6 +86,8 @@ export class TaskFeeds {
 }
 
 class Feed {
+  /** When this instance last heard of the task: an event (even one it already had) or a read. */
+  heardAt = Date.now();
   private readonly followers = new Set<TaskFollower>();
   private latest: TaskRecord | null = null;
   private live = false;
@@ -65,7 +103,11 @@ class Feed {
     readonly id: string,
     private readonly forget: () => void,
   ) {
-    this.unsubscribe = events.onTaskChanged(id, (task) => (this.live ? this.deliver(task) : this.early.push(task)));
+    this.unsubscribe = events.onTaskChanged(id, (task) => {
+      this.heardAt = Date.now();
+      if (this.live) this.deliver(task);
+      else this.early.push(task);
+    });
     // Events can be lost on a networked bus (it dropped, or the subscription was still on its way):
     // the store is read again then.
     this.unsubscribeResync = events.onResync(() => void this.reread());
@@ -102,8 +144,9 @@ class Feed {
   }
 
   /** A failed re-read is not the followers' end: the next event or re-read catches up. */
-  private async reread(): Promise<void> {
+  async reread(): Promise<void> {
     if (!this.live || this.ended) return;
+    this.heardAt = Date.now();
     try {
       const task = await this.store.getTask(this.tenant, this.id);
       if (task && !this.ended) this.deliver(task);

@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { newTaskId } from '../../src/domain/ids.ts';
+import { openStore } from '../../src/store/openStore.ts';
+import { DEFAULT_TENANT } from '../../src/tasks/operations.ts';
 import { startTestServer, type TestServer } from '../support/server.ts';
 import { redisAvailable, TEST_REDIS_URL } from '../support/services.ts';
 import { postgresAvailable, postgresSchemas } from '../support/stores.ts';
@@ -19,14 +22,35 @@ describe.skipIf(buses.length === 0).each(buses)('two instances on one PostgreSQL
   beforeAll(async () => {
     schema = await postgresSchemas.create();
     const shared = { databaseUrl: postgresSchemas.url(schema), redisUrl };
-    // An API-only instance takes the requests; another one does the work.
-    api = await startTestServer({ ...shared, workerConcurrency: 0 });
+    // An API-only instance takes the requests; another one does the work. The API instance runs
+    // no task, so its lease only sets how long its followed tasks may stay quiet (see below).
+    api = await startTestServer({ ...shared, workerConcurrency: 0, leaseSeconds: 1 });
     // No poll to speak of: a task submitted on the API instance starts only if its wake-up crosses the bus.
     worker = await startTestServer({ ...shared, workerConcurrency: 1, inferenceThreads: 1, pollIntervalMs: 60_000 });
   });
   afterAll(async () => {
     await Promise.all([api?.stop(), worker?.stop()]);
     if (schema) await postgresSchemas.drop(schema);
+  });
+
+  it('a subscriber hears of a task ended by an instance that died before it could tell anyone', async () => {
+    // That instance, as it opens the store, with no bus of its own: what it commits is all that is left of it.
+    const departed = openStore(postgresSchemas.url(schema), { announceChanges: redisUrl === null });
+    try {
+      await departed.migrate(); // as at a start: nothing to apply, but it learns the bus's channel
+      const submission = { items: [{ id: null, text: 'left behind' }], model: 'SENTIMENT' as const, idempotencyKey: null, priority: 0, webhookUrl: null, maxAttempts: 3, timeoutSeconds: null };
+      // Written straight to the store: no wake-up crosses the bus, so the worker (polling once a minute) leaves it queued.
+      const { task } = await departed.createTask({ id: newTaskId(), tenant: DEFAULT_TENANT, submission, fingerprint: 'f', now: Date.now() });
+      const subscription = transports[0]!.subscribe(api.url, WATCH, { id: task.id });
+      const first = await subscription.next();
+      expect(first.value?.data.taskUpdated.status).toBe('QUEUED');
+      await departed.cancelTask(DEFAULT_TENANT, task.id, { code: 'CANCELLED', message: 'cancelled by an instance that then died' }, Date.now());
+      // Over Redis nothing was published: the API instance reads the task again once it has been quiet for its lease.
+      const rest = (await collect(subscription, { timeoutMs: 15_000 })).map((r) => r.data.taskUpdated);
+      expect(rest.map((state) => state.status)).toEqual(['CANCELLED']);
+    } finally {
+      await departed.close();
+    }
   });
 
   for (const transport of transports) {

@@ -106,3 +106,15 @@ it('ends its followers with the error when the first read fails', async () => {
   expect(await broken.ended).toBeInstanceOf(Error);
   expect(events.listenerCount(task.id)).toBe(0);
 });
+
+it('reads a task again once nothing was heard of it for quietRereadMs: a change whose publish was lost still arrives', async () => {
+  const sweeping = new TaskFeeds(store, events, 50);
+  const { follower, versions, ended, first } = recorder();
+  sweeping.follow('default', task.id, follower);
+  await first;
+  // Committed, but never published: as if the instance that wrote it died in between.
+  const cancelled = await store.cancelTask('default', task.id, { code: 'CANCELLED', message: 'gone' }, 2);
+  expect(await ended).toBeUndefined();
+  expect(versions).toEqual([task.version, cancelled!.version]);
+  expect(sweeping.followerCount()).toBe(0);
+});
