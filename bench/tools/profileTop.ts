@@ -4,22 +4,7 @@
  *
  *   node --import tsx bench/tools/profileTop.ts DIR/submission-sqlite/CPU.….cpuprofile [count]
  */
-import { readFileSync } from 'node:fs';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  hitCount?: number;
-  children?: number[];
-}
-
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-  endTime: number;
-}
+import { isProjectFrame, readCpuProfile, shortUrl } from './cpuProfile.ts';
 
 const [path, countArg] = process.argv.slice(2);
 if (!path) {
@@ -27,25 +12,16 @@ if (!path) {
   process.exit(2);
 }
 const top = Number(countArg ?? 25);
-const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const { profile, node, frameName, stack } = readCpuProfile(path);
 const selfUs = new Map<number, number>();
 profile.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)));
 const total = [...selfUs.values()].reduce((a, b) => a + b, 0);
 
-const parent = new Map<number, number>();
-for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-
-const short = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '~/').replace(/^.*\/main\//, '');
-const frameName = (id: number) => {
-  const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  return `${functionName || '(anonymous)'} ${url ? `${short(url)}:${lineNumber + 1}` : ''}`.trim();
-};
 // Inclusive time: each sample counts once for every distinct frame on its stack.
 const inclusive = new Map<string, number>();
 for (const [id, us] of selfUs) {
   const seen = new Set<string>();
-  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+  for (const at of stack(id)) {
     const name = frameName(at);
     if (seen.has(name)) continue;
     seen.add(name);
@@ -55,10 +31,10 @@ for (const [id, us] of selfUs) {
 const frames = new Map<string, number>();
 const files = new Map<string, number>();
 for (const [id, us] of selfUs) {
-  const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  const frame = `${functionName || '(anonymous)'} ${url ? `${short(url)}:${lineNumber + 1}` : ''}`.trim();
+  const { functionName, url } = node(id).callFrame;
+  const frame = frameName(id);
   frames.set(frame, (frames.get(frame) ?? 0) + us);
-  const file = url ? short(url).replace(/^~\/((@[^/]+\/)?[^/]+).*$/, '~/$1') : `(${functionName})`;
+  const file = url ? shortUrl(url).replace(/^~\/((@[^/]+\/)?[^/]+).*$/, '~/$1') : `(${functionName})`;
   files.set(file, (files.get(file) ?? 0) + us);
 }
 const print = (title: string, map: Map<string, number>) => {
@@ -71,5 +47,5 @@ console.log(`${path}: ${(total / 1e6).toFixed(2)} s sampled`);
 print('self time by frame', frames);
 print('self time by file or package', files);
 // Project frames only: where Longhaul's own code spends, callees included.
-const own = new Map([...inclusive].filter(([name]) => / (src|bench)\//.test(name)));
+const own = new Map([...inclusive].filter(([name]) => isProjectFrame(name)));
 print('inclusive time, Longhaul frames', own);

@@ -11,19 +11,7 @@
  * Each stretch lists its top frames by self time and the project's own frames by inclusive time;
  * the summary adds up, over every stretch, which project frames the stretches were spent in.
  */
-import { readFileSync } from 'node:fs';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
-  children?: number[];
-}
-
-interface Profile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-}
+import { isProjectFrame, readCpuProfile } from './cpuProfile.ts';
 
 const [path, msArg, countArg, fromArg, toArg] = process.argv.slice(2);
 if (!path) {
@@ -34,17 +22,8 @@ const thresholdUs = Number(msArg ?? 5) * 1000;
 const shown = Number(countArg ?? 15);
 const fromUs = Number(fromArg ?? 0) * 1e6;
 const toUs = toArg === undefined ? Infinity : Number(toArg) * 1e6;
-const profile = JSON.parse(readFileSync(path, 'utf8')) as Profile;
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
-const parent = new Map<number, number>();
-for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
-
-const short = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*\/node_modules\//, '~/').replace(/^.*\/main\//, '');
-const frameName = (id: number) => {
-  const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
-  return `${functionName || '(anonymous)'} ${url ? `${short(url)}:${lineNumber + 1}` : ''}`.trim();
-};
-const isIdle = (id: number) => byId.get(id)!.callFrame.functionName === '(idle)';
+const { profile, node, frameName, stack } = readCpuProfile(path);
+const isIdle = (id: number) => node(id).callFrame.functionName === '(idle)';
 
 interface Stretch {
   startUs: number;
@@ -73,9 +52,9 @@ profile.samples.forEach((id, i) => {
   const add = (map: Map<string, number>, name: string) => map.set(name, (map.get(name) ?? 0) + us);
   add(current.self, frameName(id));
   const seen = new Set<string>();
-  for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+  for (const at of stack(id)) {
     const name = frameName(at);
-    if (seen.has(name) || !/ (src|bench)\//.test(name)) continue;
+    if (seen.has(name) || !isProjectFrame(name)) continue;
     seen.add(name);
     add(current.own, name);
   }
