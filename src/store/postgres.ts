@@ -49,25 +49,40 @@ class KeyTaken extends Error {}
 
 const statementNames = new Map<string, string>();
 
-/** What inIndexOrder turns off for its read. */
-const ORDERED_PLAN = ['enable_sort', 'enable_bitmapscan', 'enable_hashjoin', 'enable_mergejoin'];
+/**
+ * What inIndexOrder also turns off for its read (the connection already forbids the rest: see
+ * CONNECTION_SETTINGS).
+ */
+const ORDERED_PLAN = ['enable_sort', 'enable_bitmapscan'];
 
 /**
- * Set on every connection of the pool: each prepared statement is planned once per connection.
- * Left to choose, PostgreSQL re-planned the checkpoint on every call (0.7 ms of a 1.2 ms
- * statement) because a custom plan looked cheaper than the generic one, which is the same plan.
+ * Set on every connection of the pool.
+ *
+ * Each prepared statement is planned once per connection (force_generic_plan). Left to choose,
+ * PostgreSQL re-planned the checkpoint on every call (0.7 ms of a 1.2 ms statement) because a
+ * custom plan looked cheaper than the generic one, which is the same plan.
+ *
  * Every statement with parameters here finds its rows by key or walks an index in its order
- * whatever the values; the page reads, whose plan does depend on them, are simple queries,
- * planned each time (inIndexOrder).
+ * whatever the values: a plan that reads a whole table, or hashes or sorts one to join it, is
+ * never the right one, so the planner is not offered them. It would pick them all the same when
+ * a connection's first call finds the tables nearly empty, and keep that plan as they grow: the
+ * claim's update read every task ever submitted (0.77 ms a claim at 500 tasks, 1.35 ms at 3,500;
+ * section 16 of bench/optimisations.md). Where no index serves, PostgreSQL still scans: these only
+ * make every other path cheaper.
+ *
+ * The page reads, whose plan does depend on the values, are simple queries, planned each time
+ * (inIndexOrder).
  */
-const GENERIC_PLANS = 'SET plan_cache_mode = force_generic_plan';
+const CONNECTION_SETTINGS = ['plan_cache_mode = force_generic_plan', 'enable_seqscan = off', 'enable_hashjoin = off', 'enable_mergejoin = off']
+  .map((setting) => `SET ${setting}`)
+  .join('; ');
 
 /**
  * A connection of the pool: a query with parameters runs as a named prepared statement, so
  * PostgreSQL parses each of our statements once per connection instead of on every call (a
  * submit's statement spent more time being planned than run). Same text, same name.
  *
- * Each is planned once too: see GENERIC_PLANS.
+ * Each is planned once too: see CONNECTION_SETTINGS.
  */
 class PreparingClient extends pg.Client {
   override query(...args: unknown[]): never {
@@ -232,7 +247,7 @@ export class PostgresTaskStore implements TaskStore {
       // A pool that cannot hand out a connection for this long is broken; fail instead of hanging.
       connectionTimeoutMillis: 30_000,
       // Before the pool hands the connection out.
-      onConnect: (client) => client.query(GENERIC_PLANS),
+      onConnect: (client) => client.query(CONNECTION_SETTINGS),
     });
     // An idle connection that drops (a server restart, a failover) must not end the process: the
     // pool discards it and the next query opens another.
@@ -667,8 +682,8 @@ export class PostgresTaskStore implements TaskStore {
    * as SQLite plans it. PostgreSQL has no hints, and left to statistics it plans a task inserted
    * since the last ANALYZE (or much larger than the average task) as "collect every remaining row
    * of the task, then sort", or hashes every result of the task: each page then costs the whole
-   * task. Turning sorts, bitmap scans, hash and merge joins off for this one read leaves the
-   * ordered index scan and the probes.
+   * task. With hash and merge joins already off on the connection, turning sorts and bitmap scans
+   * off for this one read leaves the ordered index scan and the probes.
    */
   private async inIndexOrder<R extends pg.QueryResultRow>(sql: string, params: Array<string | number>): Promise<R[]> {
     // One round trip, not three (BEGIN with the settings, the read, COMMIT): the whole transaction

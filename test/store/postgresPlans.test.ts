@@ -1,0 +1,63 @@
+import pg from 'pg';
+import { describe, expect, it } from 'vitest';
+import { newTaskId } from '../../src/domain/ids.ts';
+import { submissionFingerprint, validateSubmission } from '../../src/domain/submission.ts';
+import { PostgresTaskStore } from '../../src/store/postgres.ts';
+import { postgresAvailable, postgresSchemas, TEST_DATABASE_URL } from '../support/stores.ts';
+
+const limits = { maxItemsPerTask: 100, maxItemTextLength: 100 };
+const ok = { ok: true as const, output: { kind: 'sentiment' as const, label: 'POSITIVE' as const, score: 0.5 } };
+
+/** Sequential scans of each table of `schema` so far, as the server counts them. */
+async function seqScans(schema: string): Promise<Record<string, number>> {
+  const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ relname: string; seq_scan: string }>('SELECT relname, seq_scan FROM pg_stat_user_tables WHERE schemaname = $1', [schema]);
+    return Object.fromEntries(rows.map((row) => [row.relname, Number(row.seq_scan)]));
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Each statement is planned once per connection, on its first call: often when the tables are
+ * nearly empty, where reading a whole table looks cheapest. That plan is then kept as the tables
+ * grow, so a claim that read every task cost more with every task ever submitted (section 16 of
+ * bench/optimisations.md).
+ */
+describe.skipIf(!postgresAvailable)('PostgreSQL plans', () => {
+  it('the task path reads tasks by key, however empty the tables were when it was planned', async () => {
+    const schema = await postgresSchemas.create();
+    const url = postgresSchemas.url(schema);
+    try {
+      const migrating = new PostgresTaskStore(url);
+      await migrating.migrate();
+      await migrating.close();
+      const before = await seqScans(schema);
+      // One connection: every statement is planned on its first call, against empty tables.
+      const store = new PostgresTaskStore(url, { poolSize: 1 });
+      try {
+        for (let i = 0; i < 20; i++) {
+          const submission = validateSubmission({ items: [{ text: 'a' }, { text: 'b' }], idempotencyKey: `key-${i}` }, limits);
+          const fingerprint = submissionFingerprint(submission);
+          const { task } = await store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint, now: i, positionUpTo: 10 });
+          const claim = await store.claimNextTask('owner', i, 30_000, 100);
+          expect(claim?.task.id).toBe(task.id);
+          const fence = { taskId: task.id, owner: 'owner', attempt: claim!.task.attempt };
+          expect(await store.checkpoint(fence, [{ index: 0, outcome: ok }], i, 30_000)).not.toBeNull();
+          expect(await store.finishTask(fence, 'SUCCEEDED', null, i, [{ index: 1, outcome: ok }])).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 2 });
+          expect(await store.getTask('default', task.id)).toMatchObject({ status: 'SUCCEEDED' });
+        }
+      } finally {
+        // A connection's table statistics reach the server's counters when it ends.
+        await store.close();
+      }
+      const after = await seqScans(schema);
+      const scanned = Object.entries(after).filter(([table, count]) => count > (before[table] ?? 0));
+      expect(Object.fromEntries(scanned.map(([table, count]) => [table, count - (before[table] ?? 0)]))).toEqual({});
+    } finally {
+      await postgresSchemas.drop(schema);
+    }
+  });
+});
