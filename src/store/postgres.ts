@@ -504,28 +504,34 @@ export class PostgresTaskStore implements TaskStore {
   }
 
   async claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo = 0): Promise<Claim | null> {
-    // One statement. Orphans first (accepted earlier, holding partial results); the queue is only
-    // looked at when there is none. SKIP LOCKED: concurrent claimers take different tasks instead
-    // of queueing behind the same row. A small task's items come back with it (pending_*): one
+    return (await this.claimTasks(owner, now, leaseMs, 1, readItemsUpTo))[0] ?? null;
+  }
+
+  async claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo = 0): Promise<Claim[]> {
+    // One statement. Orphans first (accepted earlier, holding partial results); the queue fills
+    // what they leave of the limit. SKIP LOCKED: concurrent claimers take different tasks instead
+    // of queueing behind the same rows. A small task's items come back with it (pending_*): one
     // round trip less. The size test is on the task row, so a bigger task's items are not even
     // looked at (a one-time filter), and a small one's are at most readItemsUpTo rows.
-    const announced = this.announcement('claimed', 5);
-    const { rows } = await this.pool.query<PgTaskRow & { pending_idx: number[] | null; pending_text: Buffer[] | null }>(
+    const announced = this.announcement('claimed', 6);
+    const { rows } = await this.pool.query<PgTaskRow & { pick: number; pending_idx: number[] | null; pending_text: Buffer[] | null }>(
       `WITH orphan AS MATERIALIZED (
          SELECT seq FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < $1::bigint
-         ORDER BY priority DESC, seq LIMIT 1
+         ORDER BY priority DESC, seq LIMIT $5
          FOR UPDATE SKIP LOCKED
        ), queued AS MATERIALIZED (
-         SELECT seq FROM tasks WHERE status = 'QUEUED' AND available_at <= $1::bigint AND NOT EXISTS (SELECT FROM orphan)
-         ORDER BY priority DESC, seq LIMIT 1
+         SELECT seq FROM tasks WHERE status = 'QUEUED' AND available_at <= $1::bigint
+         ORDER BY priority DESC, seq LIMIT $5 - (SELECT COUNT(*) FROM orphan)
          FOR UPDATE SKIP LOCKED
+       ), picked AS (
+         SELECT seq, 0 AS pick FROM orphan UNION ALL SELECT seq, 1 FROM queued
        ), claimed AS (
          UPDATE tasks SET status = 'IN_PROGRESS', attempt = attempt + 1 - keep_attempt, keep_attempt = 0,
                           lease_owner = $2, lease_expires_at = $3::bigint,
                           started_at = COALESCE(started_at, $1::bigint), run_started_at = $1::bigint,
                           run_started_done = items_succeeded + items_failed, updated_at = $1::bigint, version = version + 1
-         WHERE seq IN (SELECT seq FROM orphan UNION ALL SELECT seq FROM queued)
-         RETURNING *
+         FROM picked WHERE tasks.seq = picked.seq
+         RETURNING tasks.*, picked.pick
        )
        SELECT claimed.*, pending.idx AS pending_idx, pending.text AS pending_text${announced.column}
        FROM claimed LEFT JOIN LATERAL (
@@ -533,16 +539,16 @@ export class PostgresTaskStore implements TaskStore {
          FROM task_items i
          WHERE claimed.items_total <= $4 AND i.task_seq = claimed.seq
            AND NOT EXISTS (SELECT FROM task_results r WHERE r.task_seq = i.task_seq AND r.idx = i.idx)
-       ) pending ON true`,
-      [now, owner, now + leaseMs, readItemsUpTo, ...announced.params],
+       ) pending ON true
+       ORDER BY claimed.pick, claimed.priority DESC, claimed.seq`,
+      [now, owner, now + leaseMs, readItemsUpTo, limit, ...announced.params],
     );
-    const row = rows[0];
-    if (!row) return null;
-    const { pending_idx: idx, pending_text: text, ...columns } = row;
-    const task = this.changed(columns);
-    // Both arrays are null when the task was too big to read here, and when nothing is pending.
-    if (task.itemsTotal > readItemsUpTo) return { task, pending: null };
-    return { task, pending: (idx ?? []).map((index, i) => ({ index, text: text![i]!.toString('utf8') })) };
+    return rows.map(({ pick: _pick, pending_idx: idx, pending_text: text, ...columns }) => {
+      const task = this.changed(columns);
+      // Both arrays are null when the task was too big to read here, and when nothing is pending.
+      if (task.itemsTotal > readItemsUpTo) return { task, pending: null };
+      return { task, pending: (idx ?? []).map((index, i) => ({ index, text: text![i]!.toString('utf8') })) };
+    });
   }
 
   async renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean> {

@@ -267,6 +267,10 @@ export class SqliteTaskStore implements TaskStore {
   }
 
   async claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo = 0): Promise<Claim | null> {
+    return (await this.claimTasks(owner, now, leaseMs, 1, readItemsUpTo))[0] ?? null;
+  }
+
+  async claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo = 0): Promise<Claim[]> {
     // Orphans first: they were accepted earlier and already hold partial results.
     const orphan = this.stmt(`
       SELECT id FROM tasks WHERE status = 'IN_PROGRESS' AND lease_expires_at < ?
@@ -279,12 +283,18 @@ export class SqliteTaskStore implements TaskStore {
                        started_at = COALESCE(started_at, @now), run_started_at = @now,
                        run_started_done = items_succeeded + items_failed, updated_at = @now, version = version + 1
       WHERE id = @id RETURNING *`);
+    // One transaction, one commit, for all of them. A claimed task is neither an orphan nor queued
+    // any more, so each read finds the next one.
     return this.replayable(() =>
       this.db.transaction(() => {
-        const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
-        if (id === undefined) return null;
-        const task = taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
-        return { task, pending: task.itemsTotal <= readItemsUpTo ? this.readPending(id, -1, readItemsUpTo) : null };
+        const claims: Claim[] = [];
+        while (claims.length < limit) {
+          const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
+          if (id === undefined) break;
+          const task = taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
+          claims.push({ task, pending: task.itemsTotal <= readItemsUpTo ? this.readPending(id, -1, readItemsUpTo) : null });
+        }
+        return claims;
       }).immediate(),
     );
   }

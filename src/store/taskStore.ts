@@ -122,10 +122,13 @@ export interface TaskStore {
   cancelTask(tenant: string, id: string, error: TaskError, now: number): Promise<TaskRecord | null>;
 
   /**
-   * Takes the next runnable task: queued and available, by priority then arrival, or running under
-   * an expired lease (its owner died). Increments `attempt`; the caller owns it until `leaseMs`.
-   * A task of at most `readItemsUpTo` items comes with its pending ones (read with the claim).
+   * Takes up to `limit` runnable tasks at once: first those running under an expired lease (their
+   * owner died), then queued and available ones, each group by priority then arrival, and in that
+   * order. Increments each one's `attempt`; the caller owns them until `leaseMs`. A task of at most
+   * `readItemsUpTo` items comes with its pending ones (read with the claim).
    */
+  claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo?: number): Promise<Claim[]>;
+  /** claimTasks with a limit of one. */
   claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo?: number): Promise<Claim | null>;
   renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean>;
   /** Items without a result, in order, after `afterIndex`. */

@@ -81,6 +81,10 @@ export class WorkerPool {
     clearTimeout(timer);
   }
 
+  private free(): number {
+    return this.options.concurrency - this.queue.pending - this.queue.size;
+  }
+
   /** One claim loop at a time; a wake-up during it makes it go round once more. */
   private fill(): Promise<void> {
     if (this.filling) {
@@ -98,14 +102,15 @@ export class WorkerPool {
     try {
       do {
         this.fillAgain = false;
-        while (!this.stopping.signal.aborted && this.queue.pending + this.queue.size < this.options.concurrency) {
-          const claim = await this.options.store.claimNextTask(this.owner, Date.now(), this.options.leaseMs, SMALL_TASK_ITEMS);
-          if (!claim) break;
+        for (let free = this.free(); free > 0 && !this.stopping.signal.aborted; free = this.free()) {
+          // Every free slot in one claim: slots freed while a claim was in flight are taken by the next, together.
+          const claims = await this.options.store.claimTasks(this.owner, Date.now(), this.options.leaseMs, free, SMALL_TASK_ITEMS);
           if (this.stopping.signal.aborted) {
-            await this.handBack(claim.task);
+            await Promise.all(claims.map((claim) => this.handBack(claim.task)));
             break;
           }
-          void this.queue.add(() => this.run(claim));
+          for (const claim of claims) void this.queue.add(() => this.run(claim));
+          if (claims.length < free) break;
         }
       } while (this.fillAgain && !this.stopping.signal.aborted);
     } catch (err) {

@@ -61,6 +61,15 @@ for (const factory of storeFactories) {
       expect(new Set(taken)).toEqual(ids);
     });
 
+    it('concurrent claims of several tasks each take different tasks, each once', async () => {
+      const ids = new Set<string>();
+      for (let i = 0; i < 30; i++) ids.add((await create({ count: 1 })).task.id);
+      const claims = await Promise.all(Array.from({ length: 10 }, (_, i) => store.claimTasks(`owner-${i}`, clock, LEASE, 4)));
+      const taken = claims.flat().map((claim) => claim.task.id);
+      expect(taken).toHaveLength(30);
+      expect(new Set(taken)).toEqual(ids);
+    });
+
     it('a result given twice at once is recorded and counted once', async () => {
       await create({ count: 2000 });
       const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;

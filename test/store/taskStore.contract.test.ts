@@ -120,6 +120,29 @@ for (const factory of storeFactories) {
       expect(await store.queuePosition(low.id)).toBe(1);
     });
 
+    it('claims several at once: expired leases first, then the queue by priority and arrival, never more than asked', async () => {
+      const orphaned = (await create({ count: 2 })).task;
+      const late = (await create({ priority: 1 })).task;
+      const taken = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
+      expect(taken.id).toBe(late.id);
+      const stale = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
+      expect(stale.id).toBe(orphaned.id);
+      const first = (await create({ count: 1 })).task;
+      const urgent = (await create({ priority: 5, count: 1 })).task;
+      const last = (await create({ count: 1 })).task;
+      await store.renewLease(fenceOf(taken), clock + LEASE, LEASE);
+      // Both leases were taken at `clock`; only `stale`'s is left to expire.
+      const after = clock + LEASE + 1;
+      const batch = await store.claimTasks('owner-b', after, LEASE, 3, 1);
+      expect(batch.map((claim) => claim.task.id)).toEqual([stale.id, urgent.id, first.id]);
+      expect(batch.map((claim) => [claim.task.status, claim.task.attempt])).toEqual([['IN_PROGRESS', 2], ['IN_PROGRESS', 1], ['IN_PROGRESS', 1]]);
+      // Each with its own pending items when small enough, as a single claim brings them.
+      expect(batch.map((claim) => claim.pending)).toEqual([null, [{ index: 0, text: 'text 0' }], [{ index: 0, text: 'text 0' }]]);
+      expect((await store.claimTasks('owner-b', after, LEASE, 5)).map((claim) => claim.task.id)).toEqual([last.id]);
+      expect(await store.claimTasks('owner-b', after, LEASE, 5)).toEqual([]);
+      expect(await store.countQueued()).toBe(0);
+    });
+
     it('a claim starts an attempt: IN_PROGRESS, attempt + 1, startedAt kept across attempts', async () => {
       await create({ count: 4 });
       const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;

@@ -24,13 +24,13 @@ class GatedClaimStore extends SqliteTaskStore {
     super(path);
     this.claimed = new Promise((resolve) => (this.markClaimed = resolve));
   }
-  override async claimNextTask(owner: string, now: number, leaseMs: number, readItemsUpTo?: number): Promise<Claim | null> {
-    const claim = await super.claimNextTask(owner, now, leaseMs, readItemsUpTo);
-    if (claim) {
+  override async claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo?: number): Promise<Claim[]> {
+    const claims = await super.claimTasks(owner, now, leaseMs, limit, readItemsUpTo);
+    if (claims.length > 0) {
       this.markClaimed();
       await this.gate;
     }
-    return claim;
+    return claims;
   }
   openGate() {
     this.release();
@@ -73,4 +73,35 @@ it('hands back, on the same attempt, a task whose claim lands after stop() began
   expect(await store.getTask('default', task.id)).toMatchObject({ status: 'QUEUED', attempt: 1, itemsSucceeded: 0 });
   // The next claim continues attempt 1: stopping cost the task nothing.
   expect((await SqliteTaskStore.prototype.claimNextTask.call(store, 'next', Date.now(), 30_000))?.task).toMatchObject({ id: task.id, attempt: 1 });
+});
+
+/** The real SQLite store, noting each claim's limit and what it took. */
+class CountingClaimStore extends SqliteTaskStore {
+  readonly claims: Array<{ limit: number; taken: number }> = [];
+  override async claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo?: number): Promise<Claim[]> {
+    const claims = await super.claimTasks(owner, now, leaseMs, limit, readItemsUpTo);
+    this.claims.push({ limit, taken: claims.length });
+    return claims;
+  }
+}
+
+it('fills every free slot with one claim, and never claims more than it has slots for', async () => {
+  const counting = new CountingClaimStore(join(dir, 'counting.sqlite'));
+  await counting.migrate();
+  const events = new EventTargetTaskEvents();
+  const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
+  const ids = [];
+  for (let i = 0; i < 5; i++) ids.push((await counting.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
+  const ended = Promise.all(ids.map((id) => new Promise<void>((resolve) => events.onTaskChanged(id, (task) => task.status === 'SUCCEEDED' && resolve()))));
+  const pool = new WorkerPool({ store: counting, events, inference: new ScriptedInference(), concurrency: 3, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  try {
+    pool.start();
+    await ended;
+    expect(counting.claims[0]).toEqual({ limit: 3, taken: 3 });
+    expect(counting.claims.every(({ limit, taken }) => limit <= 3 && taken <= limit)).toBe(true);
+    expect(counting.claims.reduce((sum, { taken }) => sum + taken, 0)).toBe(5);
+  } finally {
+    await pool.stop(5_000);
+    await counting.close();
+  }
 });
