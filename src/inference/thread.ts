@@ -1,13 +1,17 @@
-/** worker_threads entry: owns one copy of the models and answers chunks one at a time. */
+/** worker_threads entry: owns one copy of the models and answers batches of chunks one at a time. */
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceModel, ItemOutcome } from '../domain/results.ts';
 import { loadModels, type ModelOptions } from './models.ts';
 
 export interface ChunkRequest {
-  id: number;
   model: InferenceModel;
   texts: string[];
+}
+
+/** Chunks sent together (several small ones waiting when the thread came free); answered together. */
+export interface BatchRequest {
+  chunks: ChunkRequest[];
 }
 
 /**
@@ -21,8 +25,9 @@ export interface CrashRequest {
 /** Linux nice value of the inference threads: a CPU share of about 1/10 against the main thread's. */
 const INFERENCE_NICE = 10;
 
-export type ThreadRequest = ChunkRequest | CrashRequest;
-export type ThreadReply = { ready: true } | { id: number; outcomes: ItemOutcome[] };
+export type ThreadRequest = BatchRequest | CrashRequest;
+/** `outcomes[i]`: the outcomes of the batch's chunk i, in the order of its texts. */
+export type ThreadReply = { ready: true } | { outcomes: ItemOutcome[][] };
 
 if (!parentPort) throw new Error('thread.ts must run as a worker thread');
 const port = parentPort;
@@ -31,7 +36,7 @@ const models = loadModels(workerData as ModelOptions);
 
 port.on('message', (msg: ThreadRequest) => {
   if ('crash' in msg) process.exit(1);
-  const reply: ThreadReply = { id: msg.id, outcomes: msg.texts.map((text) => models.run(msg.model, text)) };
+  const reply: ThreadReply = { outcomes: msg.chunks.map((chunk) => chunk.texts.map((text) => models.run(chunk.model, text))) };
   port.postMessage(reply);
 });
 port.postMessage({ ready: true } satisfies ThreadReply);

@@ -54,6 +54,31 @@ describe('InferenceThreads', slow, () => {
     expect([threads.busy, threads.queued]).toEqual([0, 0]);
   });
 
+  it('sends a thread that comes free the small chunks waiting, together, up to 100 texts', async () => {
+    const threads = await start(1);
+    const long = threads.run('ENTITIES', numbered(0, 200));
+    const small = Array.from({ length: 5 }, (_, c) => threads.run('ENTITIES', numbered(c + 1, 30)));
+    expect(threads.queued).toBe(5);
+    await long;
+    // Three chunks of 30 went in one message; a fourth would have passed 100 texts.
+    expect([threads.busy, threads.queued]).toEqual([1, 2]);
+    const results = await Promise.all(small);
+    results.forEach((outcomes, c) => expect(entityTexts(outcomes)).toEqual(expectedTexts(c + 1, 30)));
+    expect([threads.busy, threads.queued]).toEqual([0, 0]);
+  });
+
+  it('leaves the other threads their share of what waits', async () => {
+    const threads = await start(2);
+    const longs = [threads.run('ENTITIES', numbered(0, 200)), threads.run('ENTITIES', numbered(1, 200))];
+    const small = Array.from({ length: 6 }, (_, c) => threads.run('SENTIMENT', [`short ${c}`]));
+    expect(threads.queued).toBe(6);
+    await Promise.race(longs);
+    // The first thread free took three; the other takes the rest when it is done.
+    expect(threads.queued).toBe(3);
+    expect((await Promise.all(small)).flat()).toHaveLength(6);
+    await Promise.all(longs);
+  });
+
   it('serves both models and reports item failures in place', async () => {
     const threads = await start(1);
     const outcomes = await threads.run('SENTIMENT', ['I love it, wonderful!', '\ud800abc', 'This is awful.']);
