@@ -30,8 +30,12 @@ const MIGRATION_LOCK = 0x4c6f6e67; // "Long"
 const ITEM_BATCH = 10_000;
 const ITEM_BATCH_CHARS = 8_000_000;
 
-/** A claimed task's fence: $1 id, $2 owner, $3 attempt. */
-const FENCED = `id = $1 AND status = 'IN_PROGRESS' AND lease_owner = $2 AND attempt = $3`;
+/**
+ * A claimed task's fence: $1 id, $2 owner, $3 attempt. The status test is written `IS TRUE` so
+ * that it does not match the running tasks' partial index: planned on an empty table, a fenced
+ * write otherwise walked that whole index (every running task) instead of looking the id up.
+ */
+const FENCED = `id = $1 AND (status = 'IN_PROGRESS') IS TRUE AND lease_owner = $2 AND attempt = $3`;
 
 /** What a client sent and must get back exactly: stored as UTF-8 bytes (TEXT cannot hold U+0000). */
 const bytes = (text: string): Buffer => Buffer.from(text, 'utf8');
