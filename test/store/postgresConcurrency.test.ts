@@ -197,3 +197,51 @@ describe.skipIf(!postgresAvailable)('PostgreSQL page reads (one simple query per
     }
   });
 });
+
+describe.skipIf(!postgresAvailable)('PostgreSQL ends of one event-loop turn', () => {
+  it('go in one transaction; one fenced out ends nothing, and one the server refuses fails alone', async () => {
+    const schema = await postgresSchemas.create();
+    const store = new PostgresTaskStore(postgresSchemas.url(schema));
+    const client = new pg.Client({ connectionString: postgresSchemas.url(schema) });
+    try {
+      await store.migrate();
+      await client.connect();
+      const submission = validateSubmission({ items: [{ text: 'one' }] }, limits);
+      for (let i = 0; i < 5; i++) await store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: 1 });
+      const tasks = (await store.claimTasks('owner', 2, LEASE, 5, 1)).map((claim) => claim.task);
+      const fence = (task: (typeof tasks)[number], attempt = task.attempt) => ({ taskId: task.id, owner: 'owner', attempt });
+      const [a, b, c, d, e] = tasks as [(typeof tasks)[number], (typeof tasks)[number], (typeof tasks)[number], (typeof tasks)[number], (typeof tasks)[number]];
+
+      const ended = await Promise.all([
+        store.finishTask(fence(a), 'SUCCEEDED', null, 3, [{ index: 0, outcome: ok }]),
+        store.finishTask(fence(b), 'SUCCEEDED', null, 3, [{ index: 0, outcome: failed }]),
+        store.finishTask(fence(c, c.attempt + 1), 'SUCCEEDED', null, 3, [{ index: 0, outcome: ok }]),
+        store.finishTask(fence(d), 'FAILED', { code: 'TIMEOUT', message: 'too slow' }, 3),
+      ]);
+      expect(ended.map((task) => task && [task.id, task.status, task.itemsSucceeded, task.itemsFailed])).toEqual([
+        [a.id, 'SUCCEEDED', 1, 0],
+        [b.id, 'SUCCEEDED', 0, 1],
+        null,
+        [d.id, 'FAILED', 0, 0],
+      ]);
+      // Rows written by one transaction carry its id.
+      const { rows } = await client.query<{ xmin: string }>('SELECT DISTINCT xmin::text FROM tasks WHERE id = ANY($1)', [[a.id, b.id, d.id]]);
+      expect(rows).toHaveLength(1);
+      expect(await store.getTask('default', c.id)).toMatchObject({ status: 'IN_PROGRESS', itemsSucceeded: 0 });
+
+      // No text PostgreSQL stores can hold U+0000: that statement fails, and the other end goes alone.
+      const refused = { ok: false as const, error: { code: 'MODEL_ERROR', message: 'a \0 in the message' } };
+      const [poisoned, alone] = await Promise.allSettled([
+        store.finishTask(fence(e), 'SUCCEEDED', null, 4, [{ index: 0, outcome: refused }]),
+        store.finishTask(fence(c), 'SUCCEEDED', null, 4, [{ index: 0, outcome: ok }]),
+      ]);
+      expect(poisoned.status).toBe('rejected');
+      expect(alone).toMatchObject({ status: 'fulfilled', value: { id: c.id, status: 'SUCCEEDED', itemsSucceeded: 1 } });
+      expect(await store.getTask('default', e.id)).toMatchObject({ status: 'IN_PROGRESS', itemsFailed: 0 });
+    } finally {
+      await client.end();
+      await store.close();
+      await postgresSchemas.drop(schema);
+    }
+  });
+});
