@@ -142,84 +142,52 @@ const queueWebhook = (messageId: string, eventType: string, now: string) => `out
   SELECT ${messageId}, seq, ${eventType}, webhook_url, 'PENDING', ${now}, ${now} FROM ended WHERE webhook_url IS NOT NULL)`;
 
 /**
- * The first CTEs of a checkpoint and of an end, for one task or several: the fences ($1–$3: ids,
- * owners, attempts, in lock order), then the results ($4–$9 resultColumns: each names its task by
- * its fence's position, from 1), then what they counted for each task.
+ * The first CTEs of a checkpoint and of a finish: the fence, then the results ($1–$3 the fence,
+ * $4–$8 resultColumns), then what they counted.
  *
- * `owned` is the fences that hold, and a lock on each of those tasks: every writer of a task's
- * results holds it (only its owner records them), and a cancel waits for the statement's commit.
- * The lock comes first: `recorded` reads the task's seq from it. A task cancelled or re-claimed
- * since the statement's snapshot is re-checked against its newest version and matches no row, so
- * nothing is written for it.
+ * `owned` is the fence, and a lock on the task: every writer of a task's results holds it (only
+ * its owner records them), and a cancel waits for the statement's commit. The lock comes first:
+ * `recorded` reads the task's seq from it. A task cancelled or re-claimed since the statement's
+ * snapshot is re-checked against its newest version and matches no row, so nothing is written.
  *
  * A result is recorded once (the first one: an item computed twice keeps its first result), only
- * for an item of its task, and the counters are bumped by the rows actually inserted. Each result
+ * for an item of the task, and the counters are bumped by the rows actually inserted. Each result
  * finds its item by key, one index probe per result (LATERAL): a join on task_seq would leave the
  * plan to statistics, and a task inserted moments ago has none.
  */
 const RECORD_RESULTS = `
   WITH owned AS MATERIALIZED (
-    SELECT task.seq, fence.n, fence.attempt
-    FROM unnest($1::text[], $2::text[], $3::integer[]) WITH ORDINALITY AS fence (id, owner, attempt, n),
-         LATERAL (SELECT seq FROM tasks WHERE id = fence.id AND (status = 'IN_PROGRESS') IS TRUE AND lease_owner = fence.owner AND attempt = fence.attempt
-                  FOR NO KEY UPDATE) task
+    SELECT seq FROM tasks WHERE ${FENCED} FOR NO KEY UPDATE
   ), recorded AS (
     INSERT INTO task_results (task_seq, idx, status, output, error_code, error_message, completed_attempt)
-    SELECT item.task_seq, item.idx, v.status, v.output, v.error_code, v.error_message, owned.attempt
-    FROM unnest($4::integer[], $5::integer[], $6::text[], $7::text[], $8::text[], $9::text[]) AS v (n, idx, status, output, error_code, error_message)
-         JOIN owned ON owned.n = v.n,
+    SELECT item.task_seq, item.idx, v.status, v.output, v.error_code, v.error_message, $3
+    FROM owned, unnest($4::integer[], $5::text[], $6::text[], $7::text[], $8::text[]) AS v (idx, status, output, error_code, error_message),
          LATERAL (SELECT task_seq, idx FROM task_items WHERE task_seq = owned.seq AND idx = v.idx) item
     ON CONFLICT (task_seq, idx) DO NOTHING
-    RETURNING task_seq, status
+    RETURNING status
   ), counted AS (
-    SELECT owned.seq, owned.n,
-           COUNT(recorded.status) FILTER (WHERE recorded.status = 'SUCCEEDED') AS succeeded,
-           COUNT(recorded.status) FILTER (WHERE recorded.status = 'FAILED') AS failed
-    FROM owned LEFT JOIN recorded ON recorded.task_seq = owned.seq
-    GROUP BY owned.seq, owned.n
+    SELECT COUNT(*) FILTER (WHERE status = 'SUCCEEDED') AS succeeded, COUNT(*) FILTER (WHERE status = 'FAILED') AS failed FROM recorded
   )`;
 
-type ResultColumns = [number[], number[], string[], Array<string | null>, Array<string | null>, Array<string | null>];
-
 /**
- * The results of each task (`perTask[i]`: those of the fence at position i + 1) as the six arrays
- * RECORD_RESULTS unnests. As in SQLite, the first result given for an index is the one recorded:
- * the later ones are dropped here, so that the statement never proposes one key twice (which of
- * the two won would be left to the plan).
+ * Results as the five arrays RECORD_RESULTS unnests. As in SQLite, the first result given for an
+ * index is the one recorded: the later ones are dropped here, so that the statement never
+ * proposes one key twice (which of the two won would be left to the plan).
  */
-function resultColumns(perTask: ItemResult[][]): ResultColumns {
-  const columns: ResultColumns = [[], [], [], [], [], []];
-  const [task, idx, status, output, errorCode, errorMessage] = columns;
-  perTask.forEach((results, i) => {
-    const seen = new Set<number>();
-    for (const { index, outcome } of results) {
-      if (seen.has(index)) continue;
-      seen.add(index);
-      task.push(i + 1);
-      idx.push(index);
-      status.push(outcome.ok ? 'SUCCEEDED' : 'FAILED');
-      output.push(outcome.ok ? JSON.stringify(outcome.output) : null);
-      errorCode.push(outcome.ok ? null : outcome.error.code);
-      errorMessage.push(outcome.ok ? null : outcome.error.message);
-    }
-  });
+function resultColumns(results: ItemResult[]): [number[], string[], Array<string | null>, Array<string | null>, Array<string | null>] {
+  const seen = new Set<number>();
+  const columns: ReturnType<typeof resultColumns> = [[], [], [], [], []];
+  const [idx, status, output, errorCode, errorMessage] = columns;
+  for (const { index, outcome } of results) {
+    if (seen.has(index)) continue;
+    seen.add(index);
+    idx.push(index);
+    status.push(outcome.ok ? 'SUCCEEDED' : 'FAILED');
+    output.push(outcome.ok ? JSON.stringify(outcome.output) : null);
+    errorCode.push(outcome.ok ? null : outcome.error.code);
+    errorMessage.push(outcome.ok ? null : outcome.error.message);
+  }
   return columns;
-}
-
-/** Fences as the three arrays RECORD_RESULTS unnests. */
-function fenceColumns(fences: Fence[]): [string[], string[], number[]] {
-  return [fences.map((fence) => fence.taskId), fences.map((fence) => fence.owner), fences.map((fence) => fence.attempt)];
-}
-
-/** A finishTask call waiting for the end of the event-loop turn (see finishTask). */
-interface FinishRequest {
-  fence: Fence;
-  status: TerminalStatus;
-  error: TaskError | null;
-  now: number;
-  results: ItemResult[];
-  resolve(task: TaskRecord | null): void;
-  reject(error: unknown): void;
 }
 
 /**
@@ -608,78 +576,31 @@ export class PostgresTaskStore implements TaskStore {
     const { rows } = await this.pool.query<PgTaskRow>(
       `${RECORD_RESULTS}
        UPDATE tasks SET items_succeeded = items_succeeded + counted.succeeded, items_failed = items_failed + counted.failed,
-                        updated_at = $10, lease_expires_at = $11, version = version + 1
-       FROM counted WHERE tasks.seq = counted.seq
+                        updated_at = $9, lease_expires_at = $10, version = version + 1
+       FROM owned, counted WHERE tasks.seq = owned.seq
        RETURNING tasks.*`,
-      [...fenceColumns([fence]), ...resultColumns([results]), now, now + leaseMs],
+      [...fenceParams(fence), ...resultColumns(results), now, now + leaseMs],
     );
     return rows[0] ? taskOf(rows[0]) : null;
   }
 
-  /**
-   * Ends are written together: the calls of one event-loop turn (tasks whose last chunks came back
-   * in one message from an inference thread, say) go as one statement, one transaction, one
-   * round trip. An end costs PostgreSQL about as much per statement as per task, and the driver
-   * its round trip.
-   */
-  finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number, results: ItemResult[] = []): Promise<TaskRecord | null> {
-    return new Promise((resolve, reject) => {
-      if (this.finishing.push({ fence, status, error, now, results, resolve, reject }) === 1) setImmediate(() => void this.finishWaiting());
-    });
-  }
-
-  private finishing: FinishRequest[] = [];
-
-  private async finishWaiting(): Promise<void> {
-    const batch = this.finishing.splice(0);
-    try {
-      const ended = await this.finishTasks(batch);
-      for (const request of batch) request.resolve(ended.get(request.fence.taskId) ?? null);
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]!.reject(error);
-        return;
-      }
-      // One task's failure (a deadlock with another instance's batch, a value the server refuses)
-      // must not fail the others: each goes again on its own.
-      await Promise.all(batch.map((request) => this.finishTasks([request]).then((ended) => request.resolve(ended.get(request.fence.taskId) ?? null), request.reject)));
-    }
-  }
-
-  /**
-   * The last results of each task, its end and its outbox write, in one statement: a message
-   * exists if and only if this statement made its task terminal. The tasks are locked in id order,
-   * as every batch locks them, so that two batches never wait for each other. The tasks ended, by
-   * id; one fenced out is missing.
-   */
-  private async finishTasks(batch: FinishRequest[]): Promise<Map<string, TaskRecord>> {
-    const requests = batch.length === 1 ? batch : [...batch].sort((a, b) => (a.fence.taskId < b.fence.taskId ? -1 : 1));
-    const announced = this.announcement('ended', 16);
-    const { rows } = await this.pool.query<PgTaskRow & { message_id: string; event_type: string }>(
+  async finishTask(fence: Fence, status: TerminalStatus, error: TaskError | null, now: number, results: ItemResult[] = []): Promise<TaskRecord | null> {
+    // The last results, the end and its outbox write: one statement, one transaction. The message
+    // exists if and only if this statement made the task terminal.
+    const announced = this.announcement('ended', 15);
+    const { rows } = await this.pool.query<PgTaskRow>(
       `${RECORD_RESULTS},
        ended AS (
          UPDATE tasks SET items_succeeded = items_succeeded + counted.succeeded, items_failed = items_failed + counted.failed,
-                          status = e.status, error_code = e.error_code, error_message = e.error_message, finished_at = e.at, updated_at = e.at,
+                          status = $9, error_code = $10, error_message = $11, finished_at = $12, updated_at = $12,
                           lease_owner = NULL, lease_expires_at = NULL, version = version + 1
-         FROM counted, unnest($10::text[], $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[]) WITH ORDINALITY
-                       AS e (status, error_code, error_message, at, message_id, event_type, n)
-         WHERE tasks.seq = counted.seq AND e.n = counted.n
-         RETURNING tasks.*, e.message_id, e.event_type
-       ), ${queueWebhook('message_id', 'event_type', 'finished_at')}
+         FROM owned, counted WHERE tasks.seq = owned.seq
+         RETURNING tasks.*
+       ), ${queueWebhook('$13', '$14', '$12::bigint')}
        SELECT ended.*${announced.column} FROM ended`,
-      [
-        ...fenceColumns(requests.map((request) => request.fence)),
-        ...resultColumns(requests.map((request) => request.results)),
-        requests.map((request) => request.status),
-        requests.map((request) => request.error?.code ?? null),
-        requests.map((request) => request.error?.message ?? null),
-        requests.map((request) => request.now),
-        requests.map(() => newMessageId()),
-        requests.map((request) => terminalEventType(request.status)),
-        ...announced.params,
-      ],
+      [...fenceParams(fence), ...resultColumns(results), status, error?.code ?? null, error?.message ?? null, now, newMessageId(), terminalEventType(status), ...announced.params],
     );
-    return new Map(rows.map(({ message_id: _message, event_type: _event, ...row }) => [row.id, this.changed(row)]));
+    return rows[0] ? this.changed(rows[0]) : null;
   }
 
   async releaseTask(fence: Fence, options: { now: number; availableAt: number; sameAttempt: boolean }): Promise<TaskRecord | null> {
