@@ -29,7 +29,7 @@ async function scans(schema: string): Promise<{ tables: Record<string, number>; 
  * bench/optimisations.md).
  */
 describe.skipIf(!postgresAvailable)('PostgreSQL plans', () => {
-  it('the task path reads tasks by key, however empty the tables were when it was planned', async () => {
+  it('the task path and its webhook read by key, however empty the tables were when they were planned', async () => {
     const tasks = 20;
     const schema = await postgresSchemas.create();
     const url = postgresSchemas.url(schema);
@@ -42,7 +42,7 @@ describe.skipIf(!postgresAvailable)('PostgreSQL plans', () => {
       const store = new PostgresTaskStore(url, { poolSize: 1 });
       try {
         for (let i = 0; i < tasks; i++) {
-          const submission = validateSubmission({ items: [{ text: 'a' }, { text: 'b' }], idempotencyKey: `key-${i}` }, limits);
+          const submission = validateSubmission({ items: [{ text: 'a' }, { text: 'b' }], idempotencyKey: `key-${i}`, webhookUrl: 'https://hooks.example.com/x' }, limits);
           const fingerprint = submissionFingerprint(submission);
           const { task } = await store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint, now: i, positionUpTo: 10 });
           const claim = await store.claimNextTask('owner', i, 30_000, 100);
@@ -51,6 +51,9 @@ describe.skipIf(!postgresAvailable)('PostgreSQL plans', () => {
           expect(await store.checkpoint(fence, [{ index: 0, outcome: ok }], i, 30_000)).not.toBeNull();
           expect(await store.finishTask(fence, 'SUCCEEDED', null, i, [{ index: 1, outcome: ok }])).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 2 });
           expect(await store.getTask('default', task.id)).toMatchObject({ status: 'SUCCEEDED' });
+          const [message] = await store.claimDueWebhooks(i, 10_000, 10);
+          expect(message?.taskId).toBe(task.id);
+          await store.recordWebhookAttempt(message!.id, { attempt: 1, at: i, responseStatus: 200, error: null, delivered: true }, { state: 'DELIVERED', nextAttemptAt: i });
         }
       } finally {
         // A connection's table statistics reach the server's counters when it ends.
