@@ -24,6 +24,12 @@ export interface PoolOptions {
   metrics?: Metrics;
 }
 
+/**
+ * Tasks per claim, at most. A claim brings each small task's items (up to SMALL_TASK_ITEMS texts)
+ * in its answer: this bounds that answer at a few times one task's, however many slots are free.
+ */
+const CLAIM_BATCH = 16;
+
 /** Identifies this process as a lease owner; unique across restarts of the same host and pid. */
 export function newOwnerId(): string {
   return `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
@@ -103,14 +109,15 @@ export class WorkerPool {
       do {
         this.fillAgain = false;
         for (let free = this.free(); free > 0 && !this.stopping.signal.aborted; free = this.free()) {
-          // Every free slot in one claim: slots freed while a claim was in flight are taken by the next, together.
-          const claims = await this.options.store.claimTasks(this.owner, Date.now(), this.options.leaseMs, free, SMALL_TASK_ITEMS);
+          // The free slots in one claim: slots freed while a claim was in flight are taken by the next, together.
+          const asked = Math.min(free, CLAIM_BATCH);
+          const claims = await this.options.store.claimTasks(this.owner, Date.now(), this.options.leaseMs, asked, SMALL_TASK_ITEMS);
           if (this.stopping.signal.aborted) {
             await Promise.all(claims.map((claim) => this.handBack(claim.task)));
             break;
           }
           for (const claim of claims) void this.queue.add(() => this.run(claim));
-          if (claims.length < free) break;
+          if (claims.length < asked) break;
         }
       } while (this.fillAgain && !this.stopping.signal.aborted);
     } catch (err) {

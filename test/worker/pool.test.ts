@@ -85,23 +85,41 @@ class CountingClaimStore extends SqliteTaskStore {
   }
 }
 
-it('fills every free slot with one claim, and never claims more than it has slots for', async () => {
+it('fills the free slots with one claim, never more than it has slots for, and at most 16 tasks a claim', async () => {
   const counting = new CountingClaimStore(join(dir, 'counting.sqlite'));
   await counting.migrate();
   const events = new EventTargetTaskEvents();
   const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
-  const ids = [];
-  for (let i = 0; i < 5; i++) ids.push((await counting.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
-  const ended = Promise.all(ids.map((id) => new Promise<void>((resolve) => events.onTaskChanged(id, (task) => task.status === 'SUCCEEDED' && resolve()))));
-  const pool = new WorkerPool({ store: counting, events, inference: new ScriptedInference(), concurrency: 3, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  /** Queues `count` tasks; `succeeded` resolves once all of them have. */
+  const queue = async (count: number) => {
+    const ids = [];
+    for (let i = 0; i < count; i++) ids.push((await counting.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
+    return { succeeded: Promise.all(ids.map((id) => new Promise<void>((resolve) => events.onTaskChanged(id, (task) => task.status === 'SUCCEEDED' && resolve())))) };
+  };
+  const pool = (concurrency: number) =>
+    new WorkerPool({ store: counting, events, inference: new ScriptedInference(), concurrency, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  const small = pool(3);
+  const large = pool(40);
   try {
-    pool.start();
-    await ended;
+    const five = await queue(5);
+    small.start();
+    await five.succeeded;
+    await small.stop(5_000);
     expect(counting.claims[0]).toEqual({ limit: 3, taken: 3 });
     expect(counting.claims.every(({ limit, taken }) => limit <= 3 && taken <= limit)).toBe(true);
     expect(counting.claims.reduce((sum, { taken }) => sum + taken, 0)).toBe(5);
+
+    counting.claims.length = 0;
+    const twenty = await queue(20);
+    large.start();
+    await twenty.succeeded;
+    // 40 free slots, asked for 16 at a time.
+    expect(counting.claims[0]).toEqual({ limit: 16, taken: 16 });
+    expect(counting.claims.every(({ limit }) => limit <= 16)).toBe(true);
+    expect(counting.claims.reduce((sum, { taken }) => sum + taken, 0)).toBe(20);
   } finally {
-    await pool.stop(5_000);
+    await small.stop(5_000);
+    await large.stop(5_000);
     await counting.close();
   }
 });
