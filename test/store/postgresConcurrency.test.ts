@@ -197,3 +197,48 @@ describe.skipIf(!postgresAvailable)('PostgreSQL page reads (one simple query per
     }
   });
 });
+
+describe.skipIf(!postgresAvailable)('PostgreSQL submits of one event-loop turn', () => {
+  it('go in one transaction, each with its items, key and queue position; a taken key sends each back alone', async () => {
+    const schema = await postgresSchemas.create();
+    const store = new PostgresTaskStore(postgresSchemas.url(schema));
+    const client = new pg.Client({ connectionString: postgresSchemas.url(schema) });
+    const submit = (input: Partial<SubmissionInput>, positionUpTo?: number) => {
+      const submission = validateSubmission({ items: [{ id: 'only', text: 'one' }], ...input }, limits);
+      return store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: 1, positionUpTo });
+    };
+    try {
+      await store.migrate();
+      await client.connect();
+      await submit({});
+      await submit({ priority: 5 });
+
+      const priorities = [0, 5, 0, 9, 5, 0];
+      const together = await Promise.all(priorities.map((priority, i) => submit({ priority, idempotencyKey: `k${i}`, items: [{ text: `a${i}` }, { text: `b${i}` }] }, 60)));
+      const ids = together.map((result) => result.task.id);
+      const { rows } = await client.query<{ xmin: string }>('SELECT DISTINCT xmin::text FROM tasks WHERE id = ANY($1)', [ids]);
+      expect(rows).toHaveLength(1);
+      for (const [i, result] of together.entries()) {
+        expect(result).toMatchObject({ created: true, task: { status: 'QUEUED', priority: priorities[i], itemsTotal: 2, idempotencyKey: `k${i}` } });
+        // The position given at submit is the one the queue then has (nothing has moved since).
+        expect(result.created && result.queuePosition).toBe(await store.queuePosition(result.task.id, 60));
+        expect((await store.findByIdempotencyKey('default', `k${i}`))?.task.id).toBe(result.task.id);
+      }
+      const claimed = await store.claimTasks('owner', 2, LEASE, 10, 2);
+      expect(claimed.find((claim) => claim.task.id === ids[3])?.pending).toEqual([
+        { index: 0, text: 'a3' },
+        { index: 1, text: 'b3' },
+      ]);
+
+      // k1 is taken: that statement fails as a whole, and each submit goes again on its own.
+      const [again, fresh] = await Promise.all([submit({ idempotencyKey: 'k1' }), submit({ idempotencyKey: 'k-new' })]);
+      expect(again).toMatchObject({ created: false, task: { id: ids[1] } });
+      expect(fresh).toMatchObject({ created: true, task: { idempotencyKey: 'k-new' } });
+      expect((await client.query('SELECT 1 FROM tasks')).rowCount).toBe(2 + priorities.length + 1);
+    } finally {
+      await client.end();
+      await store.close();
+      await postgresSchemas.drop(schema);
+    }
+  });
+});
