@@ -74,9 +74,11 @@ for (const stretch of [...stretches].sort((a, b) => b.us - a.us).slice(0, shown)
   for (const line of top(stretch.own, 6)) console.log(`  own  ${line}`);
 }
 const overall = new Map<string, number>();
-for (const stretch of stretches) for (const [name, us] of stretch.own) overall.set(name, (overall.get(name) ?? 0) + us);
 const overallSelf = new Map<string, number>();
-for (const stretch of stretches) for (const [name, us] of stretch.self) overallSelf.set(name, (overallSelf.get(name) ?? 0) + us);
+for (const stretch of stretches) {
+  for (const [name, us] of stretch.own) overall.set(name, (overall.get(name) ?? 0) + us);
+  for (const [name, us] of stretch.self) overallSelf.set(name, (overallSelf.get(name) ?? 0) + us);
+}
 console.log('\nall stretches, self time');
 for (const line of top(overallSelf, 15)) console.log(`  ${line}`);
 console.log('\nall stretches, project frames inclusive');

@@ -112,10 +112,10 @@ type NewItems = ReadonlyArray<{ id: string | null; text: string }>;
 
 /**
  * The batch of items from `start` that one multi-row insert carries (up to ITEM_BATCH items and
- * about ITEM_BATCH_CHARS characters): where it ends, and whether it holds a U+0000, which no
- * text parameter can carry (see insertItems).
+ * about ITEM_BATCH_CHARS characters): where it ends, its characters, and whether it holds a
+ * U+0000, which no text parameter can carry (see insertItems).
  */
-function nextBatch(items: NewItems, start: number): { end: number; nul: boolean } {
+function nextBatch(items: NewItems, start: number): { end: number; chars: number; nul: boolean } {
   let end = start;
   let chars = 0;
   let nul = false;
@@ -124,14 +124,16 @@ function nextBatch(items: NewItems, start: number): { end: number; nul: boolean 
     chars += text.length + (id?.length ?? 0);
     nul ||= text.includes('\0') || (id?.includes('\0') ?? false);
   }
-  return { end, nul };
+  return { end, chars, nul };
 }
 
-/** The common submit: all its items in one batch of text (createInOneStatement). */
-function fitsOneStatement(items: NewItems): boolean {
-  const first = nextBatch(items, 0);
-  return first.end === items.length && !first.nul;
-}
+/**
+ * The queued tasks ahead of the new task `row` (higher priority, or the same and earlier), as
+ * queuePosition counts them: each range up to `limit`.
+ */
+const queuedAhead = (row: string, limit: string) => `
+  (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority > ${row}.priority LIMIT ${limit}) a)
+  + (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority = ${row}.priority AND t.seq < ${row}.seq LIMIT ${limit}) b)`;
 
 /** A createTask call waiting for the end of the event-loop turn (see createTogether). */
 interface CreateRequest {
@@ -334,12 +336,14 @@ export class PostgresTaskStore implements TaskStore {
     const key = submission.idempotencyKey;
     // A lost race on the key is answered with the winner's task; if that key was purged in the
     // instant between, the submit simply runs again.
-    const single = fitsOneStatement(submission.items);
+    // The common submit: all its items in one batch of text (createInOneStatement).
+    const first = nextBatch(submission.items, 0);
+    const single = first.end === submission.items.length && !first.nul;
     for (let round = 0; ; round++) {
       try {
         if (single) {
           const task = { id, tenant, submission, fingerprint, now, positionUpTo };
-          const created = submission.items.length <= TOGETHER_ITEMS ? this.createTogether(task) : this.createInOneStatement(task);
+          const created = submission.items.length <= TOGETHER_ITEMS ? this.createTogether(task, first.chars) : this.createInOneStatement(task);
           return { created: true, ...(await created) };
         }
         const task = await this.transaction(async (db) => {
@@ -377,8 +381,7 @@ export class PostgresTaskStore implements TaskStore {
    * cost per statement is about its cost per task, and so is the driver's. A statement that fails
    * (a taken idempotency key, say) is redone one submit at a time, so each gets its own answer.
    */
-  private createTogether(task: NewTask): Promise<{ task: TaskRecord; queuePosition?: number }> {
-    const chars = task.submission.items.reduce((sum, item) => sum + item.text.length + (item.id?.length ?? 0), 0);
+  private createTogether(task: NewTask, chars: number): Promise<{ task: TaskRecord; queuePosition?: number }> {
     return new Promise((resolve, reject) => {
       if (this.creating.push({ task, chars, resolve, reject }) === 1) setImmediate(() => this.createWaiting());
     });
@@ -457,10 +460,7 @@ export class PostgresTaskStore implements TaskStore {
          SELECT task.seq, u.idx, convert_to(u.item_id, 'UTF8'), convert_to(u.text, 'UTF8')
          FROM unnest($12::text[], $13::integer[], $14::text[], $15::text[]) AS u (task_id, idx, item_id, text) JOIN task ON task.id = u.task_id
        )
-       SELECT task.*, CASE WHEN $16::integer IS NOT NULL THEN
-           (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority > task.priority LIMIT $16) a)
-         + (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority = task.priority AND t.seq < task.seq LIMIT $16) b)
-         END AS ahead
+       SELECT task.*, CASE WHEN $16::integer IS NOT NULL THEN ${queuedAhead('task', '$16')} END AS ahead
        FROM task`,
       [
         column((task) => task.id),
@@ -504,10 +504,7 @@ export class PostgresTaskStore implements TaskStore {
            SELECT task.seq, u.n::integer - 1, convert_to(u.item_id, 'UTF8'), convert_to(u.text, 'UTF8')
            FROM task, unnest($12::text[], $13::text[]) WITH ORDINALITY AS u (item_id, text, n)
          )
-         SELECT task.*, CASE WHEN $14::integer IS NOT NULL THEN
-             (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority > task.priority LIMIT $14) a)
-           + (SELECT COUNT(*) FROM (SELECT 1 FROM tasks t WHERE t.status = 'QUEUED' AND t.priority = task.priority AND t.seq < task.seq LIMIT $14) b)
-           END AS ahead
+         SELECT task.*, CASE WHEN $14::integer IS NOT NULL THEN ${queuedAhead('task', '$14')} END AS ahead
          FROM task`,
         [
           id,

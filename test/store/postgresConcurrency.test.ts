@@ -241,4 +241,32 @@ describe.skipIf(!postgresAvailable)('PostgreSQL submits of one event-loop turn',
       await postgresSchemas.drop(schema);
     }
   });
+
+  it('go as several statements past 64 tasks or 8 M characters', async () => {
+    const schema = await postgresSchemas.create();
+    const store = new PostgresTaskStore(postgresSchemas.url(schema));
+    const client = new pg.Client({ connectionString: postgresSchemas.url(schema) });
+    const big = { maxItemsPerTask: 100, maxItemTextLength: 5_000_000 };
+    const submit = (text: string) => {
+      const submission = validateSubmission({ items: [{ text }] }, big);
+      return store.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: 1 });
+    };
+    /** Transactions that stored these submits' tasks. */
+    const transactions = async (results: Array<{ task: { id: string } }>) =>
+      (await client.query('SELECT DISTINCT xmin::text FROM tasks WHERE id = ANY($1)', [results.map((result) => result.task.id)])).rowCount;
+    try {
+      await store.migrate();
+      await client.connect();
+      const many = await Promise.all(Array.from({ length: 70 }, (_, i) => submit(`small ${i}`)));
+      expect(await transactions(many)).toBe(2);
+      const large = await Promise.all([submit('x'.repeat(4_500_000)), submit('y'.repeat(4_500_000))]);
+      expect(await transactions(large)).toBe(2);
+      const claimed = await store.claimTasks('owner', 2, LEASE, 100);
+      expect(claimed).toHaveLength(72);
+    } finally {
+      await client.end();
+      await store.close();
+      await postgresSchemas.drop(schema);
+    }
+  });
 });
