@@ -93,14 +93,20 @@ interface Snapshot {
   done: Map<string, string>;
 }
 
-/** Each item with its result, if it has one (an item is pending while it has none). */
-const WITH_RESULTS = 'LEFT JOIN task_results r ON r.task_seq = i.task_seq AND r.idx = i.idx';
+/**
+ * Items and results per task. task_results is a view over the stored runs (one row per result),
+ * scanned in one pass: joined item by item, it would expand every run for every item.
+ */
+const PER_TASK = `
+  SELECT i.task_seq AS seq, i.rows, COALESCE(r.done, 0) AS done
+  FROM (SELECT task_seq, COUNT(*) AS rows FROM task_items GROUP BY task_seq) i
+  LEFT JOIN (SELECT task_seq, COUNT(*) AS done FROM task_results GROUP BY task_seq) r ON r.task_seq = i.task_seq`;
 
 function readStore(): Snapshot {
   const db = new Database(dbPath, { readonly: true, fileMustExist: true });
   try {
     const rows = db.prepare('SELECT seq, id, status, attempt, items_total, items_succeeded, items_failed, lease_owner, error_code, idempotency_key FROM tasks').all() as TaskRow[];
-    const counts = db.prepare(`SELECT i.task_seq AS seq, COUNT(*) AS rows, COUNT(r.idx) AS done FROM task_items i ${WITH_RESULTS} GROUP BY i.task_seq`).all() as Array<{ seq: number; rows: number; done: number }>;
+    const counts = db.prepare(PER_TASK).all() as Array<{ seq: number; rows: number; done: number }>;
     const bySeq = new Map(counts.map((count) => [count.seq, count]));
     const done = new Map<string, string>();
     for (const item of db.prepare('SELECT task_seq, idx, status, output, completed_attempt FROM task_results').iterate() as Iterable<{
@@ -305,23 +311,28 @@ it(`survives ${KILLS} SIGKILLs mid-run: every accepted task succeeds exactly onc
   let perAttempt: Map<string, Map<number, number>>;
   try {
     for (const task of final.tasks.values()) {
-      const rows = db
+      const itemRows = db
+        .prepare('SELECT COUNT(*) AS n, COUNT(DISTINCT idx) AS distinctIdx, MIN(idx) AS lo, MAX(idx) AS hi FROM task_items WHERE task_seq = ?')
+        .get(task.seq) as Record<string, number>;
+      expect(itemRows, task.id).toEqual({ n: task.items_total, distinctIdx: task.items_total, lo: 0, hi: task.items_total - 1 });
+      // One result per item: as many results as items, no index twice, none outside the items.
+      const resultRows = db
         .prepare(
-          `SELECT COUNT(*) AS n, COUNT(DISTINCT i.idx) AS distinctIdx, MIN(i.idx) AS lo, MAX(i.idx) AS hi,
-                  COUNT(r.idx) AS done, SUM(r.status = 'SUCCEEDED') AS ok, SUM(r.status = 'FAILED') AS failed
-           FROM task_items i ${WITH_RESULTS} WHERE i.task_seq = ?`,
+          `SELECT COUNT(*) AS done, COUNT(DISTINCT idx) AS distinctIdx, MIN(idx) AS lo, MAX(idx) AS hi,
+                  SUM(status = 'SUCCEEDED') AS ok, SUM(status = 'FAILED') AS failed
+           FROM task_results WHERE task_seq = ?`,
         )
         .get(task.seq) as Record<string, number>;
-      expect(rows, task.id).toEqual({ n: task.items_total, distinctIdx: task.items_total, lo: 0, hi: task.items_total - 1, done: task.items_total, ok: task.items_succeeded, failed: task.items_failed });
+      expect(resultRows, task.id).toEqual({ done: task.items_total, distinctIdx: task.items_total, lo: 0, hi: task.items_total - 1, ok: task.items_succeeded, failed: task.items_failed });
       expect(task).toMatchObject({ status: 'SUCCEEDED', lease_owner: null, error_code: null });
     }
     perAttempt = new Map();
+    // Every item has a result (checked above), so every item has its completing attempt here.
     for (const row of db
-      .prepare(`SELECT t.id, r.completed_attempt AS attempt, COUNT(*) AS n FROM task_items i JOIN tasks t ON t.seq = i.task_seq ${WITH_RESULTS} GROUP BY t.id, r.completed_attempt`)
-      .all() as Array<{ id: string; attempt: number | null; n: number }>) {
-      expect(row.attempt, `${row.id} has items without a completing attempt`).not.toBeNull();
+      .prepare(`SELECT t.id, r.completed_attempt AS attempt, COUNT(*) AS n FROM task_results r JOIN tasks t ON t.seq = r.task_seq GROUP BY t.id, r.completed_attempt`)
+      .all() as Array<{ id: string; attempt: number; n: number }>) {
       const counts = perAttempt.get(row.id) ?? new Map<number, number>();
-      counts.set(row.attempt!, row.n);
+      counts.set(row.attempt, row.n);
       perAttempt.set(row.id, counts);
     }
   } finally {

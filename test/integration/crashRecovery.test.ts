@@ -19,16 +19,18 @@ afterAll(() => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
+/** Results by the attempt that computed them (null: the items still without one). */
 function itemsByAttempt(): Map<number | null, { count: number; outputs: string }> {
   const db = new Database(dbPath, { readonly: true });
   try {
+    // task_results is a view over the stored runs, one row per result: scanned, never joined item by item.
     const rows = db
-      .prepare(
-        `SELECT r.completed_attempt AS attempt, COUNT(*) AS count, group_concat(i.idx || r.output, '|') AS outputs
-         FROM task_items i LEFT JOIN task_results r ON r.task_seq = i.task_seq AND r.idx = i.idx GROUP BY r.completed_attempt`,
-      )
-      .all() as Array<{ attempt: number | null; count: number; outputs: string }>;
-    return new Map(rows.map((row) => [row.attempt, { count: row.count, outputs: row.outputs }]));
+      .prepare(`SELECT completed_attempt AS attempt, COUNT(*) AS count, group_concat(idx || output, '|') AS outputs FROM task_results GROUP BY completed_attempt`)
+      .all() as Array<{ attempt: number; count: number; outputs: string }>;
+    const byAttempt = new Map<number | null, { count: number; outputs: string }>(rows.map((row) => [row.attempt, { count: row.count, outputs: row.outputs }]));
+    const pending = (db.prepare('SELECT COUNT(*) FROM task_items').pluck().get() as number) - rows.reduce((sum, row) => sum + row.count, 0);
+    if (pending > 0) byAttempt.set(null, { count: pending, outputs: '' });
+    return byAttempt;
   } finally {
     db.close();
   }

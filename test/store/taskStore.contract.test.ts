@@ -229,6 +229,52 @@ for (const factory of storeFactories) {
       expect((await store.listResults(claimed.id, { after: 0, limit: 1 }))[0]).toMatchObject({ index: 1, status: 'FAILED' });
     });
 
+    it('records results given out of order, repeated or out of range once each; reads pending items and result pages across them', async () => {
+      await create({ count: 14 });
+      const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
+      const fence = fenceOf(claimed);
+      const outcome = (index: number) => (index % 4 === 3 ? failed : { ok: true as const, output: { kind: 'sentiment' as const, label: 'POSITIVE' as const, score: index / 100 } });
+      const at = (...indexes: number[]) => indexes.map((index) => ({ index, outcome: outcome(index) }));
+      // Out of order, with an index given twice (the first one counts) and two that are no item.
+      const first = await store.checkpoint(fence, [...at(6, 7, 5, 0, 1), { index: 7, outcome: ok }, { index: -1, outcome: ok }, { index: 14, outcome: ok }], clock, LEASE);
+      expect(first).toMatchObject({ itemsSucceeded: 4, itemsFailed: 1 });
+      // 4 and 8 are new; 5 to 7 were recorded: they stay as they were and are not counted again.
+      const second = await store.checkpoint(fence, [...at(8, 4), { index: 5, outcome: failed }, { index: 6, outcome: failed }, { index: 7, outcome: ok }, ...at(12)], clock, LEASE);
+      expect(second).toMatchObject({ itemsSucceeded: 7, itemsFailed: 1 });
+      const third = await store.checkpoint(fence, [...at(2), { index: 1, outcome: failed }, { index: 3, outcome: ok }, { index: 4, outcome: failed }], clock, LEASE);
+      expect(third).toMatchObject({ itemsSucceeded: 9, itemsFailed: 1 });
+
+      const pending = async (after: number, limit: number) => (await store.pendingItems(fence, after, limit)).map((item) => item.index);
+      expect(await pending(-1, 100)).toEqual([9, 10, 11, 13]);
+      expect(await pending(-1, 2)).toEqual([9, 10]);
+      expect(await pending(4, 100)).toEqual([9, 10, 11, 13]);
+      expect(await pending(10, 1)).toEqual([11]);
+      expect(await pending(11, 100)).toEqual([13]);
+      expect(await pending(13, 100)).toEqual([]);
+
+      const expected = [0, 1, 2, 3, 4, 5, 6, 7, 8, 12].map((index) => {
+        const result = index === 3 ? { ok: true as const, output: ok.output } : outcome(index);
+        return result.ok
+          ? { index, itemId: `i${index}`, status: 'SUCCEEDED', output: result.output, error: null }
+          : { index, itemId: `i${index}`, status: 'FAILED', output: null, error: result.error };
+      });
+      expect(await store.listResults(claimed.id, { after: null, limit: 100 })).toEqual(expected);
+      // Every page size from every starting point gives the same sequence, with no result twice.
+      for (const limit of [1, 2, 3, 7]) {
+        const seen = [];
+        for (let after: number | null = null; ; ) {
+          const page = await store.listResults(claimed.id, { after, limit });
+          expect(page.length).toBeLessThanOrEqual(limit);
+          if (page.length === 0) break;
+          seen.push(...page);
+          after = page.at(-1)!.index;
+        }
+        expect(seen).toEqual(expected);
+      }
+      expect((await store.listResults(claimed.id, { after: 9, limit: 5 })).map((result) => result.index)).toEqual([12]);
+      expect(await store.listResults(claimed.id, { after: 12, limit: 5 })).toEqual([]);
+    });
+
     it('counts the tasks of every tenant by status, each status present', async () => {
       expect(await store.countTasksByStatus()).toEqual({ QUEUED: 0, IN_PROGRESS: 0, SUCCEEDED: 0, FAILED: 0, CANCELLED: 0 });
       for (const tenant of ['tenant-a', 'tenant-b', 'tenant-a', 'tenant-b', 'tenant-a', 'tenant-b']) await create({}, tenant);
