@@ -320,18 +320,20 @@ export class SqliteTaskStore implements TaskStore {
     const { seq } = task;
     const covering = this.stmt(`SELECT last_idx FROM task_result_runs WHERE task_seq = ? AND first_idx <= ? ORDER BY first_idx DESC LIMIT 1`).pluck();
     const nextRun = this.stmt(`SELECT first_idx, last_idx FROM task_result_runs WHERE task_seq = ? AND first_idx >= ? ORDER BY first_idx LIMIT 1`);
-    const itemsBetween = this.stmt(`SELECT idx AS "index", text FROM task_items WHERE task_seq = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`);
+    // A task's items are 0…itemsTotal-1 without a gap, so a range's texts in order say each one's
+    // index: plucked, a row costs a third of what a row object with its index does.
+    const texts = this.stmt(`SELECT text FROM task_items WHERE task_seq = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`).pluck();
+    const itemsBetween = (from: number, to: number, count: number): PendingItem[] =>
+      (texts.all(seq, from, to, count) as string[]).map((text, i) => ({ index: from + i, text }));
     // The counters move with the runs, in one transaction: a task that counts no result has no run.
-    if (task.done === 0) return itemsBetween.all(seq, afterIndex + 1, Number.MAX_SAFE_INTEGER, limit) as PendingItem[];
+    let from = Math.max(0, afterIndex + 1);
+    if (task.done === 0) return itemsBetween(from, Number.MAX_SAFE_INTEGER, limit);
     const pending: PendingItem[] = [];
-    let from = afterIndex + 1;
     const coveredTo = covering.get(seq, from) as number | undefined;
     if (coveredTo !== undefined && coveredTo >= from) from = coveredTo + 1;
     while (pending.length < limit) {
       const next = nextRun.get(seq, from) as { first_idx: number; last_idx: number } | undefined;
-      for (const item of itemsBetween.iterate(seq, from, next?.first_idx ?? Number.MAX_SAFE_INTEGER, limit - pending.length) as Iterable<PendingItem>) {
-        pending.push(item);
-      }
+      for (const item of itemsBetween(from, next?.first_idx ?? Number.MAX_SAFE_INTEGER, limit - pending.length)) pending.push(item);
       if (!next) break;
       from = next.last_idx + 1;
     }

@@ -53,6 +53,7 @@ for (const factory of storeFactories) {
       expect(result.task).toMatchObject({ status: 'QUEUED', itemsTotal: 5, attempt: 0, version: 1 });
       const claimed = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
       expect((await store.pendingItems(fenceOf(claimed), -1, 100)).map((item) => item.index)).toEqual([0, 1, 2, 3, 4]);
+      expect(await store.pendingItems(fenceOf(claimed), -3, 2)).toEqual([0, 1].map((index) => ({ index, text: `text ${index}` })));
     });
 
     it('scopes reads to the tenant', async () => {
