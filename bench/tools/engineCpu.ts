@@ -1,20 +1,22 @@
 /**
  * Where a job engine's CPU goes, per task: the engine's process (each of its threads) and the
- * local PostgreSQL's processes, over one run of the engine benchmark's driver. Throughput on a
- * shared two-core machine swings by half between runs; CPU per task barely moves, so this is
- * what an A/B of an engine change compares (bench/optimisations.md, section 11).
+ * local PostgreSQL's and Redis's processes, over one run of the engine benchmark's driver.
+ * Throughput on a shared two-core machine swings by half between runs; CPU per task barely moves,
+ * so this is what an A/B of an engine change compares (bench/optimisations.md, section 11).
  *
- *   node --import tsx bench/tools/engineCpu.ts longhaul-postgres|graphile-worker [tasks] [--threads] [--profile=DIR]
+ *   node --import tsx bench/tools/engineCpu.ts longhaul-postgres|longhaul-sqlite|graphile-worker|bullmq [tasks] [--threads] [--profile=DIR]
  *
  * `--profile=DIR` has the engine's process write V8 CPU profiles there (one per thread).
  *
  * Linux only (/proc); PostgreSQL's processes are found from its postmaster pid file, and the
  * backends that ended during the run are counted through the postmaster's reaped-children time.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import pg from 'pg';
 import { startChild } from '../lib/child.ts';
-import { BENCH_DATABASE_URL, createScratchSchema } from '../lib/services.ts';
+import { BENCH_DATABASE_URL, BENCH_REDIS_URL, createScratchSchema } from '../lib/services.ts';
 
 const TICKS_PER_SECOND = 100;
 
@@ -41,6 +43,19 @@ function postgresCpuSeconds(): number {
   return total;
 }
 
+/** The Redis server's CPU seconds (found by its command name), or 0 when none runs. */
+function redisCpuSeconds(): number {
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.indexOf(')')) === 'redis-server') return cpuSeconds(`/proc/${pid}/stat`);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return 0;
+}
+
 function threadCpuSeconds(pid: number): Map<string, number> {
   return new Map(
     readdirSync(`/proc/${pid}/task`).map((tid) => {
@@ -55,15 +70,25 @@ const engine = args[0] ?? 'longhaul-postgres';
 const count = Number(args.find((arg) => /^\d+$/.test(arg)) ?? 2_000);
 const CONCURRENCY = 8;
 
-if (engine !== 'longhaul-postgres' && engine !== 'graphile-worker') throw new Error(`unknown engine ${engine}: longhaul-postgres or graphile-worker`);
+const ENTRIES: Record<string, string> = {
+  'longhaul-postgres': 'longhaul.ts',
+  'longhaul-sqlite': 'longhaul.ts',
+  'graphile-worker': 'graphileWorker.ts',
+  bullmq: 'bullmq.ts',
+};
+const entry = ENTRIES[engine];
+if (!entry) throw new Error(`unknown engine ${engine}: ${Object.keys(ENTRIES).join(', ')}`);
 const schema = await createScratchSchema();
 const workerSchema = `${schema.schema}_gw`;
+const sqliteDir = mkdtempSync(join(tmpdir(), 'longhaul-engine-cpu-'));
+const longhaulEnv = { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', REDIS_URL: '', WORKER_CONCURRENCY: String(CONCURRENCY), INFERENCE_THREADS: '2', QUEUE_MAX: '10000000' };
 const envs: Record<string, Record<string, string>> = {
-  'longhaul-postgres': { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', DATABASE_URL: schema.url, REDIS_URL: '', WORKER_CONCURRENCY: String(CONCURRENCY), INFERENCE_THREADS: '2', QUEUE_MAX: '10000000' },
+  'longhaul-postgres': { ...longhaulEnv, DATABASE_URL: schema.url },
+  'longhaul-sqlite': { ...longhaulEnv, DATABASE_URL: `sqlite:${join(sqliteDir, 'engine.db')}` },
   'graphile-worker': { DATABASE_URL: BENCH_DATABASE_URL, WORKER_SCHEMA: workerSchema, RESULTS_SCHEMA: schema.schema },
+  bullmq: { BENCH_REDIS_URL },
 };
 const env = envs[engine]!;
-const entry = engine === 'graphile-worker' ? 'graphileWorker.ts' : 'longhaul.ts';
 const profileDir = args.find((arg) => arg.startsWith('--profile='))?.slice('--profile='.length);
 const child = await startChild(new URL(`../servers/engines/${entry}`, import.meta.url), {
   env: { ...env, ENGINE_CONCURRENCY: String(CONCURRENCY) },
@@ -73,13 +98,13 @@ try {
   await child.call('run', { count: Math.max(10, Math.round(count / 10)), concurrency: CONCURRENCY });
   const pid = child.process.pid!;
   const threadsBefore = threadCpuSeconds(pid);
-  const [engineBefore, postgresBefore] = [cpuSeconds(`/proc/${pid}/stat`), postgresCpuSeconds()];
+  const [engineBefore, postgresBefore, redisBefore] = [cpuSeconds(`/proc/${pid}/stat`), postgresCpuSeconds(), redisCpuSeconds()];
   const result = await child.call<{ perSecond: number; seconds: number }>('run', { count, concurrency: CONCURRENCY }, 300_000);
-  const [engineAfter, postgresAfter] = [cpuSeconds(`/proc/${pid}/stat`), postgresCpuSeconds()];
+  const [engineAfter, postgresAfter, redisAfter] = [cpuSeconds(`/proc/${pid}/stat`), postgresCpuSeconds(), redisCpuSeconds()];
   const perTask = (seconds: number) => `${Math.round((1e6 * seconds) / count)} µs`;
   console.log(
     `${engine}: ${result.perSecond.toFixed(0)} tasks/s; CPU per task: engine ${perTask(engineAfter - engineBefore)}, ` +
-      `PostgreSQL ${perTask(postgresAfter - postgresBefore)}; wall ${perTask(result.seconds)}`,
+      `PostgreSQL ${perTask(postgresAfter - postgresBefore)}, Redis ${perTask(redisAfter - redisBefore)}; wall ${perTask(result.seconds)}`,
   );
   if (args.includes('--threads')) {
     for (const [thread, seconds] of threadCpuSeconds(pid)) {
@@ -93,4 +118,5 @@ try {
   await client.connect();
   await client.query(`DROP SCHEMA IF EXISTS ${workerSchema} CASCADE`).finally(() => client.end());
   await schema.drop();
+  rmSync(sqliteDir, { recursive: true, force: true });
 }
