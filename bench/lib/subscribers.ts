@@ -7,8 +7,10 @@ import { WATCH } from './documents.ts';
  * `graphql-transport-ws` over `ws`, and yoga's `text/event-stream` over node:http), so that the
  * client side, which shares the machine's two cores with the server, costs as little as it can.
  * Each receipt is stamped on process.hrtime (CLOCK_MONOTONIC, the clock the server stamps its
- * publish on) before its message is parsed. A change is told apart by `updatedAt` - acceptedAt = k
- * (see publish in bench/servers/longhaul.ts).
+ * publish on) as it arrives and handed over unparsed: a thousand subscribers share this one thread,
+ * so a message parsed on arrival would delay the stamps of every message behind it, and the
+ * figure would measure this client rather than the server. `changeNumber` parses it afterwards:
+ * a change is told apart by `updatedAt` - acceptedAt = k (see publish in bench/servers/longhaul.ts).
  */
 export type Transport = 'ws' | 'sse';
 
@@ -20,12 +22,14 @@ export interface SubscribeOptions {
   url: string;
   taskId: string;
   acceptedAt: number;
-  onReceipt(k: number, at: bigint): void;
+  /** A change's message (its JSON, unparsed), stamped on arrival. */
+  onReceipt(at: bigint, payload: string): void;
   /** Milliseconds to wait for the first message (the task's current state). */
   timeoutMs?: number;
 }
 
-function changeNumber(payload: string, acceptedAt: number): number {
+/** The change a subscription message carries (see publish in bench/servers/longhaul.ts). */
+export function changeNumber(payload: string, acceptedAt: number): number {
   const message = JSON.parse(payload) as { data?: { taskUpdated?: { updatedAt?: string } }; payload?: { data?: { taskUpdated?: { updatedAt?: string } } } };
   const updatedAt = (message.payload ?? message).data?.taskUpdated?.updatedAt;
   if (!updatedAt) throw new Error(`unexpected subscription message: ${payload.slice(0, 300)}`);
@@ -57,14 +61,14 @@ export function subscribeWs(options: SubscribeOptions): Promise<Subscriber> {
         else if (first) fail(new Error(`unexpected message: ${text.slice(0, 300)}`));
         return;
       }
-      const k = changeNumber(text, options.acceptedAt);
       if (first) {
+        changeNumber(text, options.acceptedAt); // the current state: checked, not timed
         first = false;
         clearTimeout(timer);
         resolve({ close: () => socket.terminate() });
         return;
       }
-      options.onReceipt(k, at);
+      options.onReceipt(at, text);
     });
   });
 }
@@ -108,13 +112,13 @@ export function subscribeSse(options: SubscribeOptions): Promise<Subscriber> {
             buffer = buffer.slice(end + 2);
             if (!block.startsWith('event: next')) continue;
             const data = block.slice(block.indexOf('data:') + 5);
-            const k = changeNumber(data, options.acceptedAt);
             if (first) {
+              changeNumber(data, options.acceptedAt); // the current state: checked, not timed
               first = false;
               clearTimeout(timer);
               resolve({ close: () => req.destroy() });
             } else {
-              options.onReceipt(k, at);
+              options.onReceipt(at, data);
             }
           }
         });
@@ -126,14 +130,14 @@ export function subscribeSse(options: SubscribeOptions): Promise<Subscriber> {
   });
 }
 
-/** Opens `count` subscribers, `batch` handshakes at a time. */
-export async function openSubscribers(transport: Transport, count: number, options: SubscribeOptions, batch = 100): Promise<Subscriber[]> {
+/** Opens `count` subscribers, `batch` handshakes at a time, each with the options `optionsOf` gives it. */
+export async function openSubscribers(transport: Transport, count: number, optionsOf: () => SubscribeOptions, batch = 100): Promise<Subscriber[]> {
   const subscribe = transport === 'ws' ? subscribeWs : subscribeSse;
   const subscribers: Subscriber[] = [];
   try {
     for (let opened = 0; opened < count; opened += batch) {
       const size = Math.min(batch, count - opened);
-      subscribers.push(...(await Promise.all(Array.from({ length: size }, () => subscribe(options)))));
+      subscribers.push(...(await Promise.all(Array.from({ length: size }, () => subscribe(optionsOf())))));
     }
   } catch (error) {
     for (const subscriber of subscribers) subscriber.close();
