@@ -70,16 +70,18 @@ export interface EncodedRun {
 export function encodeRun(run: ResultRun): EncodedRun {
   const outputs: Array<InferenceOutput | null> = [];
   let errors: Array<ItemError | null> | null = null;
-  run.outcomes.forEach((outcome, i) => {
+  let failed = 0;
+  for (let i = 0; i < run.outcomes.length; i++) {
+    const outcome = run.outcomes[i]!;
     if (outcome.ok) {
       outputs.push(outcome.output);
-      return;
+      continue;
     }
     outputs.push(null);
     errors ??= new Array<ItemError | null>(run.outcomes.length).fill(null);
     errors[i] = { code: outcome.error.code, message: outcome.error.message };
-  });
-  const failed = errors === null ? 0 : (errors as Array<ItemError | null>).filter((error) => error !== null).length;
+    failed++;
+  }
   return {
     // One stringify per run: the per-item cost is V8's serialiser, not a call and a string each.
     outputs: JSON.stringify(outputs),

@@ -318,8 +318,7 @@ export class SqliteTaskStore implements TaskStore {
     const task = this.stmt('SELECT seq, items_succeeded + items_failed AS done FROM tasks WHERE id = ?').get(taskId) as { seq: number; done: number } | undefined;
     if (task === undefined) return [];
     const { seq } = task;
-    const covering = this.stmt(`SELECT last_idx FROM task_result_runs WHERE task_seq = ? AND first_idx <= ? ORDER BY first_idx DESC LIMIT 1`).pluck();
-    const nextRun = this.stmt(`SELECT first_idx, last_idx FROM task_result_runs WHERE task_seq = ? AND first_idx >= ? ORDER BY first_idx LIMIT 1`);
+    const nextRun = this.stmt(`SELECT first_idx AS first, last_idx AS last FROM task_result_runs WHERE task_seq = ? AND first_idx >= ? ORDER BY first_idx LIMIT 1`);
     // A task's items are 0…itemsTotal-1 without a gap, so a range's texts in order say each one's
     // index: plucked, a row costs a third of what a row object with its index does.
     const texts = this.stmt(`SELECT text FROM task_items WHERE task_seq = ? AND idx >= ? AND idx < ? ORDER BY idx LIMIT ?`).pluck();
@@ -329,13 +328,13 @@ export class SqliteTaskStore implements TaskStore {
     let from = Math.max(0, afterIndex + 1);
     if (task.done === 0) return itemsBetween(from, Number.MAX_SAFE_INTEGER, limit);
     const pending: PendingItem[] = [];
-    const coveredTo = covering.get(seq, from) as number | undefined;
-    if (coveredTo !== undefined && coveredTo >= from) from = coveredTo + 1;
+    const covering = this.runAtOrBefore(seq, from);
+    if (covering !== undefined && covering.last >= from) from = covering.last + 1;
     while (pending.length < limit) {
-      const next = nextRun.get(seq, from) as { first_idx: number; last_idx: number } | undefined;
-      for (const item of itemsBetween(from, next?.first_idx ?? Number.MAX_SAFE_INTEGER, limit - pending.length)) pending.push(item);
+      const next = nextRun.get(seq, from) as RunExtent | undefined;
+      for (const item of itemsBetween(from, next?.first ?? Number.MAX_SAFE_INTEGER, limit - pending.length)) pending.push(item);
       if (!next) break;
-      from = next.last_idx + 1;
+      from = next.last + 1;
     }
     return pending;
   }
@@ -361,7 +360,6 @@ export class SqliteTaskStore implements TaskStore {
     const owned = this.stmt(`SELECT seq, items_total, items_succeeded + items_failed AS done FROM tasks WHERE ${FENCED}`);
     const task = owned.get(fence) as { seq: number; items_total: number; done: number } | undefined;
     if (task === undefined) return null;
-    const covering = this.stmt(`SELECT first_idx AS first, last_idx AS last FROM task_result_runs WHERE task_seq = ? AND first_idx <= ? ORDER BY first_idx DESC LIMIT 1`);
     // Positional parameters: binding an object by name costs a third more per row, on the event loop.
     const insert = this.stmt('INSERT INTO task_result_runs (task_seq, first_idx, last_idx, outputs, errors, completed_attempt) VALUES (?, ?, ?, ?, ?, ?)');
     let succeeded = 0;
@@ -371,7 +369,7 @@ export class SqliteTaskStore implements TaskStore {
       // Runs never overlap, so only the last one starting at or before `last` can cover part of this
       // one. A task that counted no result before this call has no run but this call's, which
       // toRuns made disjoint (a small task's one write skips the probe).
-      const prior = task.done === 0 ? undefined : (covering.get(task.seq, last) as RunExtent | undefined);
+      const prior = task.done === 0 ? undefined : this.runAtOrBefore(task.seq, last);
       const parts = prior === undefined || prior.last < run.first ? [run] : uncovered(run, this.runsOverlapping(task.seq, run.first, last));
       for (const part of parts) {
         const encoded = encodeRun(part);
@@ -383,12 +381,18 @@ export class SqliteTaskStore implements TaskStore {
     return { succeeded, failed };
   }
 
+  /** The stored run that starts at `index` or is the last to start before it: the only one that can cover it. */
+  private runAtOrBefore(seq: number, index: number): RunExtent | undefined {
+    return this.stmt(`SELECT first_idx AS first, last_idx AS last FROM task_result_runs WHERE task_seq = ? AND first_idx <= ? ORDER BY first_idx DESC LIMIT 1`).get(seq, index) as
+      | RunExtent
+      | undefined;
+  }
+
   /** The stored runs that share an item with first…last (rare: an item computed twice). */
   private runsOverlapping(seq: number, first: number, last: number): RunExtent[] {
-    const before = this.stmt(`SELECT first_idx AS first, last_idx AS last FROM task_result_runs WHERE task_seq = ? AND first_idx < ? ORDER BY first_idx DESC LIMIT 1`);
     const within = this.stmt(`SELECT first_idx AS first, last_idx AS last FROM task_result_runs WHERE task_seq = ? AND first_idx BETWEEN ? AND ?`);
     const runs = within.all(seq, first, last) as RunExtent[];
-    const previous = before.get(seq, first) as RunExtent | undefined;
+    const previous = this.runAtOrBefore(seq, first - 1);
     return previous !== undefined && previous.last >= first ? [previous, ...runs] : runs;
   }
 
@@ -430,12 +434,11 @@ export class SqliteTaskStore implements TaskStore {
     if (seq === undefined) return [];
     const after = query.after ?? -1;
     // The run holding the first index wanted, if one does, and those after it: at most one run per result.
-    const start = this.stmt(`SELECT first_idx FROM task_result_runs WHERE task_seq = ? AND first_idx <= ? ORDER BY first_idx DESC LIMIT 1`).pluck();
     const runs = this.stmt(`
       SELECT first_idx, last_idx, outputs, errors FROM task_result_runs
       WHERE task_seq = ? AND first_idx >= ? AND last_idx > ? ORDER BY first_idx LIMIT ?`);
     const itemIds = this.stmt('SELECT item_id FROM task_items WHERE task_seq = ? AND idx BETWEEN ? AND ? ORDER BY idx').pluck();
-    const from = (start.get(seq, after + 1) as number | undefined) ?? after + 1;
+    const from = this.runAtOrBefore(seq, after + 1)?.first ?? after + 1;
     const results: StoredResult[] = [];
     for (const row of runs.all(seq, from, after, query.limit) as Array<{ first_idx: number; last_idx: number; outputs: string; errors: string | null }>) {
       const decoded = decodeRun(row, after, query.limit - results.length);
