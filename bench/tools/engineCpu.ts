@@ -27,32 +27,42 @@ function cpuSeconds(statPath: string, withReapedChildren = false): number {
   return (utime! + stime! + (withReapedChildren ? cutime! + cstime! : 0)) / TICKS_PER_SECOND;
 }
 
+/** Every process now running: its pid, command name and parent (a process gone meanwhile is skipped). */
+function* processes(): Generator<{ pid: number; name: string; parent: number }> {
+  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const close = stat.lastIndexOf(')');
+    yield { pid: Number(pid), name: stat.slice(stat.indexOf('(') + 1, close), parent: Number(stat.slice(close + 2).split(' ')[1]) };
+  }
+}
+
+/** CPU seconds of a process that may end before it is read: 0 then. */
+function cpuSecondsIfAlive(pid: number): number {
+  try {
+    return cpuSeconds(`/proc/${pid}/stat`);
+  } catch {
+    return 0;
+  }
+}
+
 function postgresCpuSeconds(): number {
   const pidFile = readdirSync('/var/run/postgresql').find((file) => file.endsWith('.pid'));
   if (!pidFile) throw new Error('no PostgreSQL pid file in /var/run/postgresql');
   const postmaster = Number(readFileSync(`/var/run/postgresql/${pidFile}`, 'utf8').split('\n')[0]);
   let total = cpuSeconds(`/proc/${postmaster}/stat`, true);
-  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]);
-      if (parent === postmaster) total += cpuSeconds(`/proc/${pid}/stat`);
-    } catch {
-      // Gone meanwhile: its time is in the postmaster's reaped-children count.
-    }
-  }
+  // A backend gone meanwhile: its time is in the postmaster's reaped-children count.
+  for (const { pid, parent } of processes()) if (parent === postmaster) total += cpuSecondsIfAlive(pid);
   return total;
 }
 
 /** The Redis server's CPU seconds (found by its command name), or 0 when none runs. */
 function redisCpuSeconds(): number {
-  for (const pid of readdirSync('/proc').filter((entry) => /^\d+$/.test(entry))) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      if (stat.slice(stat.indexOf('(') + 1, stat.indexOf(')')) === 'redis-server') return cpuSeconds(`/proc/${pid}/stat`);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
+  for (const { pid, name } of processes()) if (name === 'redis-server') return cpuSecondsIfAlive(pid);
   return 0;
 }
 

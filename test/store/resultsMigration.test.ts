@@ -85,6 +85,19 @@ if (postgresAvailable) {
   });
 }
 
+/**
+ * Claims the migrated task, checks what it brings as pending, and finishes it with `finishing`
+ * (results already stored among them stay as they were): the run that goes on after an upgrade.
+ */
+async function resumeAndFinish(store: TaskStore, pending: Array<{ index: number; text: string }>, finishing: number[]) {
+  const claim = (await store.claimNextTask('owner', 2, 30_000, 10))!;
+  expect(claim.pending).toEqual(pending);
+  const fence = { taskId: 'task_old', owner: 'owner', attempt: claim.task.attempt };
+  const ok = { ok: true as const, output: { kind: 'sentiment' as const, label: 'NEGATIVE' as const, score: -0.5 } };
+  const done = await store.finishTask(fence, 'SUCCEEDED', null, 3, finishing.map((index) => ({ index, outcome: ok })));
+  return { done, output: ok.output };
+}
+
 describe.each(engines)('migration 003 (results in their own table) on $name', (engine) => {
   let dispose: () => Promise<void> = async () => {};
   afterEach(() => dispose());
@@ -100,21 +113,21 @@ describe.each(engines)('migration 003 (results in their own table) on $name', (e
       { index: 0, itemId: 'a', status: 'SUCCEEDED', output: { kind: 'sentiment', label: 'POSITIVE', score: 0.5 }, error: null },
       { index: 1, itemId: 'b', status: 'FAILED', output: null, error: { code: 'ITEM_TOO_LONG', message: 'too long' } },
     ]);
-    const claim = (await store.claimNextTask('owner', 2, 30_000, 10))!;
-    expect(claim.pending).toEqual([
-      { index: 2, text: 'third' },
-      { index: 3, text: 'fourth' },
-    ]);
     // The run goes on from there: the old results stay as they were, the counters add up.
-    const fence = { taskId: 'task_old', owner: 'owner', attempt: claim.task.attempt };
-    const ok = { ok: true as const, output: { kind: 'sentiment' as const, label: 'NEGATIVE' as const, score: -0.5 } };
-    const done = await store.finishTask(fence, 'SUCCEEDED', null, 3, [0, 2, 3].map((index) => ({ index, outcome: ok })));
+    const { done, output: resumed } = await resumeAndFinish(
+      store,
+      [
+        { index: 2, text: 'third' },
+        { index: 3, text: 'fourth' },
+      ],
+      [0, 2, 3],
+    );
     expect(done).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 3, itemsFailed: 1 });
     expect((await store.listResults('task_old', { after: null, limit: 10 })).map((r) => [r.index, r.status, r.output])).toEqual([
       [0, 'SUCCEEDED', { kind: 'sentiment', label: 'POSITIVE', score: 0.5 }],
       [1, 'FAILED', null],
-      [2, 'SUCCEEDED', ok.output],
-      [3, 'SUCCEEDED', ok.output],
+      [2, 'SUCCEEDED', resumed],
+      [3, 'SUCCEEDED', resumed],
     ]);
   });
 });
@@ -180,18 +193,18 @@ describe('migration 004 (results in runs) on sqlite', () => {
       db.close();
     }
 
-    const claim = (await store.claimNextTask('owner', 2, 30_000, 10))!;
-    expect(claim.pending).toEqual([
-      { index: 6, text: 't6' },
-      { index: 7, text: 't7' },
-    ]);
-    const fence = { taskId: 'task_old', owner: 'owner', attempt: claim.task.attempt };
-    const ok = { ok: true as const, output: { kind: 'sentiment' as const, label: 'NEGATIVE' as const, score: -0.5 } };
-    const done = await store.finishTask(fence, 'SUCCEEDED', null, 3, [2, 6, 7].map((index) => ({ index, outcome: ok })));
+    const { done, output: resumed } = await resumeAndFinish(
+      store,
+      [
+        { index: 6, text: 't6' },
+        { index: 7, text: 't7' },
+      ],
+      [2, 6, 7],
+    );
     expect(done).toMatchObject({ status: 'SUCCEEDED', itemsSucceeded: 6, itemsFailed: 2 });
     expect(await store.listResults('task_old', { after: 5, limit: 10 })).toEqual([
-      { index: 6, itemId: 'g', status: 'SUCCEEDED', output: ok.output, error: null },
-      { index: 7, itemId: 'h', status: 'SUCCEEDED', output: ok.output, error: null },
+      { index: 6, itemId: 'g', status: 'SUCCEEDED', output: resumed, error: null },
+      { index: 7, itemId: 'h', status: 'SUCCEEDED', output: resumed, error: null },
     ]);
     expect((await store.listResults('task_old', { after: null, limit: 3 }))[2]).toEqual(before[2]);
   });
