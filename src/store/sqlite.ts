@@ -284,20 +284,24 @@ export class SqliteTaskStore implements TaskStore {
                        started_at = COALESCE(started_at, @now), run_started_at = @now,
                        run_started_done = items_succeeded + items_failed, updated_at = @now, version = version + 1
       WHERE id = @id RETURNING *`);
-    // One transaction, one commit, for all of them. A claimed task is neither an orphan nor queued
-    // any more, so each read finds the next one.
-    return this.replayable(() =>
-      this.db.transaction(() => {
-        const claims: Claim[] = [];
-        while (claims.length < limit) {
-          const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
-          if (id === undefined) break;
-          const task = taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
-          claims.push({ task, pending: task.itemsTotal <= readItemsUpTo ? this.readPending(id, -1, readItemsUpTo) : null });
-        }
-        return claims;
-      }).immediate(),
-    );
+    // All of them in one transaction. A claimed task is neither an orphan nor queued any more, so
+    // each read finds the next one.
+    const claimAll = () => {
+      const claims: Claim[] = [];
+      while (claims.length < limit) {
+        const id = (orphan.get(now) ?? queued.get(now)) as string | undefined;
+        if (id === undefined) break;
+        const task = taskFromRow(claim.get({ id, owner, now, leaseUntil: now + leaseMs }) as TaskRow);
+        claims.push({ task, pending: task.itemsTotal <= readItemsUpTo ? this.readPending(id, -1, readItemsUpTo) : null });
+      }
+      return claims;
+    };
+    // A claim made while a group commit is gathering (the pool refilling the slot of a run whose end
+    // is being written) joins it: the pages it shares with that end (the task rows, the queue's
+    // indexes) go to the log once, and it needs no commit of its own. Otherwise it commits at once,
+    // without an fsync (replayable).
+    if (this.pending.length > 0) return this.groupCommit(claimAll);
+    return this.replayable(() => this.db.transaction(claimAll).immediate());
   }
 
   async renewLease(fence: Fence, now: number, leaseMs: number): Promise<boolean> {

@@ -49,6 +49,8 @@ export class WorkerPool {
   private pollTimer: NodeJS.Timeout | null = null;
   private filling: Promise<void> | null = null;
   private fillAgain = false;
+  /** Runs whose last write is under way: their slots are as good as free (see RunContext.onEnding). */
+  private ending = 0;
 
   constructor(private readonly options: PoolOptions) {
     this.queue = new PQueue({ concurrency: options.concurrency });
@@ -88,7 +90,8 @@ export class WorkerPool {
   }
 
   private free(): number {
-    return this.options.concurrency - this.queue.pending - this.queue.size;
+    // A task claimed for an ending run's slot waits in the queue (size) until that run returns.
+    return this.options.concurrency - this.queue.pending - this.queue.size + this.ending;
   }
 
   /** One claim loop at a time; a wake-up during it makes it go round once more. */
@@ -136,11 +139,20 @@ export class WorkerPool {
   }
 
   private async run({ task, pending }: Claim): Promise<void> {
+    let ending = false;
+    const onEnding = () => {
+      if (ending) return;
+      ending = true;
+      this.ending++;
+      void this.fill();
+    };
     try {
-      await runTask(task, this.context, this.stopping.signal, pending);
+      await runTask(task, { ...this.context, onEnding }, this.stopping.signal, pending);
     } catch (err) {
       // runTask ends every task it can; this is the store failing underneath it. The lease expires and it is retried.
       this.context.log.error({ err, taskId: task.id }, 'task run failed');
+    } finally {
+      if (ending) this.ending--;
     }
   }
 }

@@ -20,6 +20,12 @@ export interface RunContext {
   log: Logger;
   /** Task and item durations, items processed; optional so that unit tests can leave it out. */
   metrics?: Metrics;
+  /**
+   * Called once the run's last write (its end, or its hand-back) has been sent to the store: the
+   * pool may claim the next task for this slot now, so that the claim travels with that write
+   * (the embedded store commits both together) instead of waiting for it.
+   */
+  onEnding?: () => void;
 }
 
 /**
@@ -252,7 +258,9 @@ async function endInterrupted(error: unknown, signal: AbortSignal, { ctx, fence,
 
 /** Ends the task (with `results`, its last ones) and tells everyone; the task as ended, or null when fenced out. */
 async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAILED', error: TaskError | null, log: Logger, results: ItemResult[] = []) {
-  const finished = await ctx.store.finishTask(fence, status, error, Date.now(), results);
+  const ending = ctx.store.finishTask(fence, status, error, Date.now(), results);
+  ctx.onEnding?.();
+  const finished = await ending;
   if (!finished) return null;
   ctx.metrics?.taskEnded(finished);
   ctx.events.publishTaskChanged(finished);
@@ -263,7 +271,9 @@ async function finish(ctx: RunContext, fence: Fence, status: 'SUCCEEDED' | 'FAIL
 
 async function release(ctx: RunContext, fence: Fence, options: { delayMs: number; sameAttempt: boolean }, log: Logger) {
   const now = Date.now();
-  const released = await ctx.store.releaseTask(fence, { now, availableAt: now + options.delayMs, sameAttempt: options.sameAttempt });
+  const releasing = ctx.store.releaseTask(fence, { now, availableAt: now + options.delayMs, sameAttempt: options.sameAttempt });
+  ctx.onEnding?.();
+  const released = await releasing;
   if (!released) return;
   ctx.events.publishTaskChanged(released);
   // Claimable now (a graceful stop's hand-back): another instance's idle worker can take it at once.

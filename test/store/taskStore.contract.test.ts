@@ -1,6 +1,8 @@
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { newTaskId } from '../../src/domain/ids.ts';
 import { submissionFingerprint, validateSubmission, type SubmissionInput } from '../../src/domain/submission.ts';
+import { SqliteTaskStore } from '../../src/store/sqlite.ts';
 import type { Fence, TaskStore } from '../../src/store/taskStore.ts';
 import { storeFactories } from '../support/stores.ts';
 
@@ -228,6 +230,27 @@ for (const factory of storeFactories) {
       // Ended: a late finish with results changes nothing.
       expect(await store.finishTask(fence, 'FAILED', null, clock + 3, [{ index: 1, outcome: ok }])).toBeNull();
       expect((await store.listResults(claimed.id, { after: 0, limit: 1 }))[0]).toMatchObject({ index: 1, status: 'FAILED' });
+    });
+
+    it("claims the next task while another's end is being written: the end is stored, the claim takes a queued task", async () => {
+      await create({ count: 1 });
+      const next = (await create({ count: 1 })).task;
+      const first = (await store.claimNextTask('owner-a', clock, LEASE))!.task;
+      // The pool refills an ending run's slot as soon as the end is sent (RunContext.onEnding).
+      const ending = store.finishTask(fenceOf(first), 'SUCCEEDED', null, clock + 1, [{ index: 0, outcome: ok }]);
+      const claiming = store.claimTasks('owner-a', clock + 1, LEASE, 2, 100);
+      if (store instanceof SqliteTaskStore) {
+        // The embedded store's claim joins the end's group commit: neither is visible before it.
+        const reader = new Database(store.path, { readonly: true });
+        try {
+          expect(reader.prepare('SELECT status FROM tasks ORDER BY seq').pluck().all()).toEqual(['IN_PROGRESS', 'QUEUED']);
+        } finally {
+          reader.close();
+        }
+      }
+      expect(await ending).toMatchObject({ id: first.id, status: 'SUCCEEDED', itemsSucceeded: 1 });
+      const claims = await claiming;
+      expect(claims.map((claim) => [claim.task.id, claim.task.status, claim.pending?.length])).toEqual([[next.id, 'IN_PROGRESS', 1]]);
     });
 
     it('records results given out of order, repeated or out of range once each; reads pending items and result pages across them', async () => {

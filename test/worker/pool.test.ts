@@ -123,3 +123,62 @@ it('fills the free slots with one claim, never more than it has slots for, and a
     await counting.close();
   }
 });
+
+/** The real SQLite store, noting for each claim that took tasks whether a run's end was still being written. */
+class EndOverlapStore extends SqliteTaskStore {
+  private endsInFlight = 0;
+  readonly claimsDuringEnd: boolean[] = [];
+  override async finishTask(...args: Parameters<SqliteTaskStore['finishTask']>) {
+    this.endsInFlight++;
+    try {
+      return await super.finishTask(...args);
+    } finally {
+      this.endsInFlight--;
+    }
+  }
+  override async claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo?: number): Promise<Claim[]> {
+    const duringEnd = this.endsInFlight > 0;
+    const claims = await super.claimTasks(owner, now, leaseMs, limit, readItemsUpTo);
+    if (claims.length > 0) this.claimsDuringEnd.push(duringEnd);
+    return claims;
+  }
+}
+
+it("claims the next task for a slot while the end of the slot's run is being written, and never runs more tasks than its slots", async () => {
+  const overlap = new EndOverlapStore(join(dir, 'overlap.sqlite'));
+  await overlap.migrate();
+  const events = new EventTargetTaskEvents();
+  const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
+  let running = 0;
+  let mostRunning = 0;
+  const ids: string[] = [];
+  for (let i = 0; i < 4; i++) ids.push((await overlap.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
+  // A run publishes IN_PROGRESS as it starts and its terminal state once its end is stored.
+  const succeeded = Promise.all(
+    ids.map(
+      (id) =>
+        new Promise<void>((resolve) =>
+          events.onTaskChanged(id, (task) => {
+            if (task.status === 'IN_PROGRESS') mostRunning = Math.max(mostRunning, ++running);
+            if (task.status === 'SUCCEEDED') {
+              running--;
+              resolve();
+            }
+          }),
+        ),
+    ),
+  );
+  const pool = new WorkerPool({ store: overlap, events, inference: new ScriptedInference(), concurrency: 1, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  try {
+    pool.start();
+    await succeeded;
+    // The next task waits, claimed, until the run before it has returned.
+    expect(mostRunning).toBe(1);
+    // The first claim finds the pool idle; each later one is made for the slot of a run whose end
+    // is being written (on this store, in the same commit).
+    expect(overlap.claimsDuringEnd).toEqual([false, true, true, true]);
+  } finally {
+    await pool.stop(5_000);
+    await overlap.close();
+  }
+});
