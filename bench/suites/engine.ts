@@ -104,7 +104,7 @@ export const engine: Suite = {
     'writes a result row, "job:success" and the queue emptied). Each engine in a fresh process on a fresh store, after ' +
     'warm-up jobs; runs interleaved.',
   async run(ctx) {
-    const count = ctx.smoke ? 30 : 1_000;
+    const count = ctx.smoke ? 30 : 2_000;
     const pgMissing = await postgresUnavailable();
     const redisMissing = await redisUnavailable();
     if (servicesRequired && (pgMissing || redisMissing)) throw new Error([pgMissing, redisMissing].filter(Boolean).join('; '));
