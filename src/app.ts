@@ -126,7 +126,14 @@ export function buildApp(config: Config, options: { log?: Logger } = {}): App {
       });
       webhooks.start();
       if (config.workerConcurrency > 0) {
-        inference = await InferenceThreads.start({ size: config.inferenceThreads, maxTokens: config.maxItemTokens });
+        inference = await InferenceThreads.start({
+          size: config.inferenceThreads,
+          maxTokens: config.maxItemTokens,
+          onModelReload: () => {
+            metrics.modelReloaded();
+            log.info({ event: 'inference:model-reloaded' }, 'an inference thread loaded its model again, dropping the words it had learned from texts');
+          },
+        });
         pool = new WorkerPool({ ...config, store, events, inference, concurrency: config.workerConcurrency, leaseMs: config.leaseSeconds * 1000, log, metrics });
         pool.start();
       }

@@ -1,8 +1,11 @@
 /** worker_threads entry: owns one copy of the models and answers batches of chunks one at a time. */
 import { setPriority } from 'node:os';
+import { constants, PerformanceObserver, type NodeGCPerformanceDetail } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { InferenceModel, ItemOutcome } from '../domain/results.ts';
 import { loadModels, type ModelOptions } from './models.ts';
+import { VocabularyBudget } from './vocabularyBudget.ts';
 
 export interface ChunkRequest {
   model: InferenceModel;
@@ -26,18 +29,36 @@ export interface CrashRequest {
 const INFERENCE_NICE = 10;
 
 export type ThreadRequest = BatchRequest | CrashRequest;
-/** `outcomes[i]`: the outcomes of the batch's chunk i, in the order of its texts. */
-export type ThreadReply = { ready: true } | { outcomes: ItemOutcome[][] };
+/**
+ * `outcomes[i]`: the outcomes of the batch's chunk i, in the order of its texts. `reloaded`: the
+ * models were loaded again before this batch (see vocabularyBudget.ts).
+ */
+export type ThreadReply = { ready: true } | { outcomes: ItemOutcome[][]; reloaded?: true };
+
+export interface ThreadOptions extends ModelOptions {
+  /** How far the thread's live heap may grow past its size after loading, in bytes, before a reload. */
+  vocabularyBudgetBytes: number;
+}
 
 if (!parentPort) throw new Error('thread.ts must run as a worker thread');
 const port = parentPort;
+const options = workerData as ThreadOptions;
 lowerOwnPriority();
-const models = loadModels(workerData as ModelOptions);
+const models = loadModels(options);
+const budget = new VocabularyBudget(options.vocabularyBudgetBytes);
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const { kind } = (entry as PerformanceEntry & { detail?: NodeGCPerformanceDetail }).detail ?? {};
+    if (kind === constants.NODE_PERFORMANCE_GC_MAJOR) budget.afterFullCollection(getHeapStatistics().used_heap_size);
+  }
+}).observe({ entryTypes: ['gc'] });
 
 port.on('message', (msg: ThreadRequest) => {
   if ('crash' in msg) process.exit(1);
-  const reply: ThreadReply = { outcomes: msg.chunks.map((chunk) => chunk.texts.map((text) => models.run(chunk.model, text))) };
-  port.postMessage(reply);
+  const reloaded = budget.takeReload();
+  if (reloaded) models.reload();
+  const outcomes = msg.chunks.map((chunk) => chunk.texts.map((text) => models.run(chunk.model, text)));
+  port.postMessage((reloaded ? { outcomes, reloaded } : { outcomes }) satisfies ThreadReply);
 });
 port.postMessage({ ready: true } satisfies ThreadReply);
 

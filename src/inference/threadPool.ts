@@ -1,7 +1,6 @@
 import { Worker, type WorkerOptions } from 'node:worker_threads';
 import type { InferenceModel, ItemOutcome } from '../domain/results.ts';
-import type { ModelOptions } from './models.ts';
-import type { ThreadReply, ThreadRequest } from './thread.ts';
+import type { ThreadOptions, ThreadReply, ThreadRequest } from './thread.ts';
 
 /**
  * Starts a worker thread on a module, which may be TypeScript when running from source.
@@ -33,6 +32,12 @@ interface Thread {
 }
 
 export const DEFAULT_MAX_TOKENS = 2_048;
+/**
+ * How much a thread's live heap may grow past its size after loading the models before they are
+ * loaded again (vocabularyBudget.ts): the model learns every new word it reads, for good. 64 MB is
+ * about 470,000 words; a reload takes the thread 100-200 ms.
+ */
+export const DEFAULT_VOCABULARY_BUDGET_MB = 64;
 
 /**
  * Texts per message to a thread, at most. A thread that comes free takes its share of the chunks
@@ -46,6 +51,9 @@ const BATCH_TEXTS = 100;
 export interface ThreadPoolOptions {
   size: number;
   maxTokens?: number;
+  vocabularyBudgetMb?: number;
+  /** A thread has just loaded its models again (metrics, logs). */
+  onModelReload?: () => void;
 }
 
 /** A fixed-size set of worker threads running the models; chunks are served FIFO. */
@@ -55,11 +63,17 @@ export class InferenceThreads {
   #startup: Promise<void[]>;
   /** Set once the pool can no longer serve: closed, or no thread could start. */
   #dead: Error | undefined;
+  #modelReloads = 0;
 
-  readonly #models: ModelOptions;
+  readonly #options: ThreadOptions;
+  readonly #onModelReload: () => void;
 
   constructor(opts: ThreadPoolOptions) {
-    this.#models = { maxTokens: opts.maxTokens ?? DEFAULT_MAX_TOKENS };
+    this.#options = {
+      maxTokens: opts.maxTokens ?? DEFAULT_MAX_TOKENS,
+      vocabularyBudgetBytes: (opts.vocabularyBudgetMb ?? DEFAULT_VOCABULARY_BUDGET_MB) * 1024 * 1024,
+    };
+    this.#onModelReload = opts.onModelReload ?? (() => {});
     this.#startup = Promise.all(Array.from({ length: opts.size }, () => this.#spawn()));
     // Marks the rejection handled: a pool built without start() learns of it through run().
     this.#startup.catch(() => {});
@@ -87,6 +101,11 @@ export class InferenceThreads {
 
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Times a thread loaded its models again to drop the words they had learned (see DEFAULT_VOCABULARY_BUDGET_MB). */
+  get modelReloads(): number {
+    return this.#modelReloads;
   }
 
   /**
@@ -134,7 +153,7 @@ export class InferenceThreads {
   }
 
   #spawn(): Promise<void> {
-    const worker = spawnWorker(new URL('./thread.ts', import.meta.url), { workerData: this.#models });
+    const worker = spawnWorker(new URL('./thread.ts', import.meta.url), { workerData: this.#options });
     const thread: Thread = { worker, ready: false, chunks: [], failure: undefined };
     this.#threads.push(thread);
     return new Promise((resolveReady, rejectReady) => {
@@ -143,6 +162,10 @@ export class InferenceThreads {
           thread.ready = true;
           resolveReady();
         } else {
+          if (msg.reloaded) {
+            this.#modelReloads++;
+            this.#onModelReload();
+          }
           const chunks = thread.chunks;
           thread.chunks = [];
           chunks.forEach((chunk, i) => chunk.resolve(msg.outcomes[i]!));

@@ -39,6 +39,7 @@ export class Metrics {
   private readonly itemsProcessed: Counter<'outcome'>;
   private readonly subscriptions: Gauge<'transport'>;
   private readonly webhookDeliveries: Counter<'outcome'>;
+  private readonly modelReloads: Counter;
   /** One store read serves both task gauges of a scrape (their collects run concurrently). */
   private pendingCounts: Promise<Record<TaskStatus, number> | null> | null = null;
 
@@ -94,6 +95,11 @@ export class Metrics {
       labelNames: ['outcome'],
       registers,
     });
+    this.modelReloads = new Counter({
+      name: 'longhaul_inference_model_reloads_total',
+      help: 'Times an inference thread loaded its model again to drop the words it had learned from texts (its heap had grown past the vocabulary budget).',
+      registers,
+    });
     // Every series exists from the start, at 0: rate() and alerts see the first event too.
     for (const outcome of ['succeeded', 'failed']) this.itemsProcessed.inc({ outcome }, 0);
     for (const outcome of Object.values(WEBHOOK_OUTCOMES)) this.webhookDeliveries.inc({ outcome }, 0);
@@ -117,6 +123,11 @@ export class Metrics {
   itemsRecorded(succeeded: number, failed: number): void {
     if (succeeded > 0) this.itemsProcessed.inc({ outcome: 'succeeded' }, succeeded);
     if (failed > 0) this.itemsProcessed.inc({ outcome: 'failed' }, failed);
+  }
+
+  /** An inference thread loaded its model again (see DEFAULT_VOCABULARY_BUDGET_MB). */
+  modelReloaded(): void {
+    this.modelReloads.inc();
   }
 
   /** One webhook attempt was recorded, and this is what happens next. */

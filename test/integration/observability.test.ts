@@ -147,6 +147,7 @@ describe('/metrics with workers', () => {
       ['longhaul_items_processed_total', 'counter'],
       ['longhaul_subscriptions_active', 'gauge'],
       ['longhaul_webhook_deliveries_total', 'counter'],
+      ['longhaul_inference_model_reloads_total', 'counter'],
       ['nodejs_eventloop_lag_seconds', 'gauge'],
     ]) {
       expect(text).toContain(`# TYPE ${name} ${type}`);

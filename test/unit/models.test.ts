@@ -1,3 +1,5 @@
+import { runInNewContext } from 'node:vm';
+import { setFlagsFromString } from 'node:v8';
 import { describe, it, expect } from 'vitest';
 import { loadModels } from '../../src/inference/models.ts';
 import type { EntitiesOutput, ItemOutcome, SentimentOutput } from '../../src/domain/results.ts';
@@ -107,5 +109,29 @@ describe('token limit', () => {
       ok: false,
       error: { code: 'ITEM_TOO_LONG', message: 'item has 6 tokens; the model takes at most 5' },
     });
+  });
+});
+
+describe('reload', () => {
+  it('drops the words learned from texts (wink keeps every new one) and answers as before', () => {
+    // A full collection on demand, to read the live heap (vitest runs without --expose-gc).
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const own = loadModels({ maxTokens: 2_048 });
+    const probe = 'This is a terrible, awful experience and I hate it.';
+    const before = own.run('SENTIMENT', probe);
+    const live = () => {
+      collect();
+      return process.memoryUsage().heapUsed;
+    };
+    const start = live();
+    for (let i = 0; i < 30_000; i++) own.run('SENTIMENT', `order qx${i}a shipped to wz${i}b today`);
+    const grown = live() - start;
+    own.reload();
+    const after = live() - start;
+    // About 135 bytes a word: some 8 MB for 60,000 new words, all of it gone with the reload.
+    expect(grown).toBeGreaterThan(4_000_000);
+    expect(after).toBeLessThan(grown / 4);
+    expect(own.run('SENTIMENT', probe)).toEqual(before);
   });
 });

@@ -153,6 +153,27 @@ describe('InferenceThreads', slow, () => {
   });
 });
 
+describe('InferenceThreads: the words a model learns', { timeout: 90_000 }, () => {
+  it('reloads a thread\'s model once its heap outgrows the budget, and goes on answering the same', async () => {
+    const reloads: number[] = [];
+    const threads = await InferenceThreads.start({ size: 1, vocabularyBudgetMb: 0, onModelReload: () => reloads.push(Date.now()) });
+    opened.push(threads);
+    const probe = 'I love this product, it is absolutely wonderful!';
+    const before = await threads.run('SENTIMENT', [probe]);
+    // Words it has never seen, three to a text: each stays in the model's lexicon for good. With a
+    // budget of 0, the second full collection after loading finds the heap grown and the thread
+    // reloads before its next batch (about 70,000 texts here).
+    let sent = 0;
+    for (let chunk = 0; threads.modelReloads === 0 && sent < 1_000_000; chunk++) {
+      await threads.run('SENTIMENT', Array.from({ length: 100 }, (_, i) => `the zq${chunk}x${i} box of kw${chunk}y${i} felt vv${chunk}z${i}`));
+      sent += 100;
+    }
+    expect(threads.modelReloads).toBe(1);
+    expect(reloads).toHaveLength(1);
+    expect(await threads.run('SENTIMENT', [probe])).toEqual(before);
+  });
+});
+
 /** Nice values of this process's threads, from /proc (Linux keeps one per thread). */
 function threadNiceValues(): number[] {
   return readdirSync('/proc/self/task').flatMap((tid) => {
