@@ -79,8 +79,9 @@ export class WorkerPool {
     if (this.pollTimer) clearInterval(this.pollTimer);
     this.stopping.abort(new RunStopped('shutdown'));
     // A claim may be in flight: wait for it, so that what it took is handed back, not stranded.
+    // A task claimed for an ending run's slot may be waiting in the queue: it is handed back as it
+    // starts (run), not dropped with the queue, which would leave it claimed until its lease expired.
     await this.filling;
-    this.queue.clear();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, graceMs);
@@ -147,7 +148,9 @@ export class WorkerPool {
       void this.fill();
     };
     try {
-      await runTask(task, { ...this.context, onEnding }, this.stopping.signal, pending);
+      // Claimed for an ending run's slot, and started only once stop() had begun: straight back.
+      if (this.stopping.signal.aborted) await this.handBack(task);
+      else await runTask(task, { ...this.context, onEnding }, this.stopping.signal, pending);
     } catch (err) {
       // runTask ends every task it can; this is the store failing underneath it. The lease expires and it is retried.
       this.context.log.error({ err, taskId: task.id }, 'task run failed');

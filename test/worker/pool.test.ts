@@ -182,3 +182,53 @@ it("claims the next task for a slot while the end of the slot's run is being wri
     await overlap.close();
   }
 });
+
+/** The real SQLite store, holding a run back after its end is stored until the test lets it go. */
+class HeldEndStore extends SqliteTaskStore {
+  private releaseEnd!: () => void;
+  private readonly endGate = new Promise<void>((resolve) => (this.releaseEnd = resolve));
+  readonly taken: string[] = [];
+  private tookSecond!: () => void;
+  readonly secondTaken = new Promise<void>((resolve) => (this.tookSecond = resolve));
+  override async finishTask(...args: Parameters<SqliteTaskStore['finishTask']>) {
+    const ended = await super.finishTask(...args);
+    await this.endGate;
+    return ended;
+  }
+  override async claimTasks(owner: string, now: number, leaseMs: number, limit: number, readItemsUpTo?: number): Promise<Claim[]> {
+    const claims = await super.claimTasks(owner, now, leaseMs, limit, readItemsUpTo);
+    this.taken.push(...claims.map((claim) => claim.task.id));
+    if (this.taken.length >= 2) this.tookSecond();
+    return claims;
+  }
+  letEndsGo() {
+    this.releaseEnd();
+  }
+}
+
+it("hands back, on the same attempt, a task claimed for an ending run's slot when stop() comes before that run returns", async () => {
+  const held = new HeldEndStore(join(dir, 'held.sqlite'));
+  await held.migrate();
+  const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i++) ids.push((await held.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
+  const pool = new WorkerPool({ store: held, events: new EventTargetTaskEvents(), inference: new ScriptedInference(), concurrency: 1, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  try {
+    pool.start();
+    // The first task's end is stored and its run held; the second was claimed for its slot.
+    await held.secondTaken;
+    // The pool queues what the claim took in the microtasks that follow it, before the next turn.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(held.taken).toEqual(ids);
+    const stopped = pool.stop(5_000);
+    held.letEndsGo();
+    await stopped;
+    expect(await held.getTask('default', ids[0]!)).toMatchObject({ status: 'SUCCEEDED' });
+    expect(await held.getTask('default', ids[1]!)).toMatchObject({ status: 'QUEUED', attempt: 1, itemsSucceeded: 0 });
+    // The next claim continues attempt 1: stopping cost the task nothing.
+    expect((await SqliteTaskStore.prototype.claimNextTask.call(held, 'next', Date.now(), 30_000))?.task).toMatchObject({ id: ids[1], attempt: 1 });
+  } finally {
+    await pool.stop(5_000);
+    await held.close();
+  }
+});
