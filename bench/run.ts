@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { handleInterrupts } from './lib/cleanup.ts';
+import { measureDiskSync } from './lib/diskSync.ts';
 import { describeMachine } from './lib/machine.ts';
 import { waitForQuiet, watchForeignLoad } from './lib/quiet.ts';
 import { consoleTable, markdown, type Report } from './lib/report.ts';
@@ -69,7 +70,7 @@ if (values.render) {
 
 handleInterrupts();
 const started = performance.now();
-const machine = await describeMachine();
+const machine = await describeMachine(values.smoke ? 20 : 200);
 console.log(`Longhaul benchmarks: ${selected.map((suite) => suite.name).join(', ')}; ${repeats} repeat(s)${values.smoke ? ', smoke sizes' : ''}`);
 console.log(`${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}`);
 
@@ -146,6 +147,7 @@ if (only && existsSync(jsonPath)) {
     (r): r is SuiteResult => r !== undefined,
   );
 }
+machine.diskSync.end = measureDiskSync(values.smoke ? 20 : 200);
 const report: Report = { machine, run: { command, smoke: values.smoke!, repeats, seconds: (performance.now() - started) / 1000 }, suites };
 mkdirSync(join(jsonPath, '..'), { recursive: true });
 writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);

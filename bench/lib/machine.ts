@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, platform, release, totalmem } from 'node:os';
+import { measureDiskSync, type DiskSync } from './diskSync.ts';
 import { postgresVersion, redisVersion } from './services.ts';
 
 export interface Machine {
@@ -13,6 +14,8 @@ export interface Machine {
   node: string;
   postgres: string | null;
   redis: string | null;
+  /** The disk's sync latency before the first benchmark and after the last (see diskSync.ts). */
+  diskSync: { start: DiskSync; end?: DiskSync };
   /** Installed versions of the libraries the figures depend on. */
   packages: Record<string, string>;
   /** The code measured: HEAD, and whether src/ differed from it (uncommitted changes). */
@@ -41,7 +44,7 @@ function git(args: string[]): string | null {
   }
 }
 
-export async function describeMachine(): Promise<Machine> {
+export async function describeMachine(syncSamples = 200): Promise<Machine> {
   const status = git(['status', '--porcelain', '--', 'src']);
   const cpu = cpus()[0]?.model.trim() ?? 'unknown';
   return {
@@ -53,6 +56,7 @@ export async function describeMachine(): Promise<Machine> {
     node: process.version,
     postgres: await postgresVersion().catch(() => null),
     redis: await redisVersion().catch(() => null),
+    diskSync: { start: measureDiskSync(syncSamples) },
     commit: git(['rev-parse', '--short=12', 'HEAD']),
     srcModified: status === null ? null : status.length > 0,
     packages: Object.fromEntries(

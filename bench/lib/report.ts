@@ -1,3 +1,4 @@
+import type { DiskSync } from './diskSync.ts';
 import type { Machine } from './machine.ts';
 import type { Figure, SuiteResult } from './results.ts';
 
@@ -67,6 +68,12 @@ export function markdown(report: Report, appendix = ''): string {
   out.push(`| Node.js | ${machine.node} |`);
   out.push(`| PostgreSQL | ${machine.postgres ?? 'not reachable'} |`);
   out.push(`| Redis | ${machine.redis ?? 'not reachable'} |`);
+  // Older results (before the disk was measured) have none.
+  if (machine.diskSync) {
+    const sync = ({ medianUs, p90Us }: DiskSync) => `median ${medianUs} µs, p90 ${p90Us} µs`;
+    const { start, end } = machine.diskSync;
+    out.push(`| disk sync (4 KB write + fdatasync in the temporary directory, where the SQLite stores are) | ${sync(start)} before the first benchmark${end ? `; ${sync(end)} after the last` : ''} |`);
+  }
   out.push(`| code | ${machine.commit ?? 'unknown'}${machine.srcModified ? ' with uncommitted changes in src/' : ''} |`);
   out.push(`| packages | ${Object.entries(machine.packages).map(([name, version]) => `${name} ${version}`).join(', ')} |`);
   out.push(`| run | ${report.run.repeats} repeat(s), ${Math.round(report.run.seconds)} s in all |`);

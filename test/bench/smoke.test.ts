@@ -33,7 +33,7 @@ function runHarness(outDir: string): Promise<{ code: number | null; output: stri
 }
 
 interface ReportJson {
-  machine: { node: string; cpu: string; cores: number };
+  machine: { node: string; cpu: string; cores: number; diskSync: Record<'start' | 'end', { medianUs: number; p90Us: number }> };
   run: { smoke: boolean };
   suites: Array<{
     name: string;
@@ -57,6 +57,11 @@ describe('npm run bench -- --smoke', () => {
     const report = JSON.parse(readFileSync(join(outDir, 'latest.json'), 'utf8')) as ReportJson;
     expect(report.run.smoke).toBe(true);
     expect(report.machine.node).toBe(process.version);
+    for (const when of ['start', 'end'] as const) {
+      const { medianUs, p90Us } = report.machine.diskSync[when];
+      expect(medianUs, when).toBeGreaterThan(0);
+      expect(p90Us, when).toBeGreaterThanOrEqual(medianUs);
+    }
     expect(report.suites.map((suite) => suite.name)).toEqual(BENCHMARKS);
     for (const suite of report.suites) {
       expect(suite.status, `${suite.name}: ${output}`).toBe('ok');
@@ -77,6 +82,7 @@ describe('npm run bench -- --smoke', () => {
     expect(markdown).toMatch(/^# Benchmarks/);
     expect(markdown).toContain(process.version);
     expect(markdown).toContain('## Targets');
+    expect(markdown).toMatch(/\| disk sync .*\| median \d+ µs, p90 \d+ µs before the first benchmark; median \d+ µs, p90 \d+ µs after the last \|/);
     for (const title of ['Submission throughput', 'Job engine throughput', 'Notification latency', 'Subscription capacity', 'Bulk inference efficiency', 'Event-loop isolation']) {
       expect(markdown).toContain(`## ${title}`);
     }
