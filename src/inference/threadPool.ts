@@ -63,7 +63,6 @@ export class InferenceThreads {
   #startup: Promise<void[]>;
   /** Set once the pool can no longer serve: closed, or no thread could start. */
   #dead: Error | undefined;
-  #modelReloads = 0;
 
   readonly #options: ThreadOptions;
   readonly #onModelReload: () => void;
@@ -101,11 +100,6 @@ export class InferenceThreads {
 
   get queued(): number {
     return this.#queue.length;
-  }
-
-  /** Times a thread loaded its models again to drop the words they had learned (see DEFAULT_VOCABULARY_BUDGET_MB). */
-  get modelReloads(): number {
-    return this.#modelReloads;
   }
 
   /**
@@ -162,10 +156,7 @@ export class InferenceThreads {
           thread.ready = true;
           resolveReady();
         } else {
-          if (msg.reloaded) {
-            this.#modelReloads++;
-            this.#onModelReload();
-          }
+          if (msg.reloaded) this.#onModelReload();
           const chunks = thread.chunks;
           thread.chunks = [];
           chunks.forEach((chunk, i) => chunk.resolve(msg.outcomes[i]!));

@@ -37,6 +37,22 @@ class GatedClaimStore extends SqliteTaskStore {
   }
 }
 
+const ONE_ITEM = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
+
+/** Queues `count` one-item tasks; their ids, in order. */
+async function queueTasks(into: SqliteTaskStore, count: number): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    ids.push((await into.createTask({ id: newTaskId(), tenant: 'default', submission: ONE_ITEM, fingerprint: submissionFingerprint(ONE_ITEM), now: Date.now() })).task.id);
+  }
+  return ids;
+}
+
+/** A pool on `store` with answers at once from the inference and no poll in a test's time. */
+function poolOn(store: SqliteTaskStore, concurrency: number, events = new EventTargetTaskEvents()): WorkerPool {
+  return new WorkerPool({ store, events, inference: new ScriptedInference(), concurrency, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+}
+
 let dir: string;
 let store: GatedClaimStore;
 beforeEach(async () => {
@@ -89,15 +105,12 @@ it('fills the free slots with one claim, never more than it has slots for, and a
   const counting = new CountingClaimStore(join(dir, 'counting.sqlite'));
   await counting.migrate();
   const events = new EventTargetTaskEvents();
-  const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
   /** Queues `count` tasks; `succeeded` resolves once all of them have. */
   const queue = async (count: number) => {
-    const ids = [];
-    for (let i = 0; i < count; i++) ids.push((await counting.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
+    const ids = await queueTasks(counting, count);
     return { succeeded: Promise.all(ids.map((id) => new Promise<void>((resolve) => events.onTaskChanged(id, (task) => task.status === 'SUCCEEDED' && resolve())))) };
   };
-  const pool = (concurrency: number) =>
-    new WorkerPool({ store: counting, events, inference: new ScriptedInference(), concurrency, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  const pool = (concurrency: number) => poolOn(counting, concurrency, events);
   const small = pool(3);
   const large = pool(40);
   try {
@@ -148,11 +161,9 @@ it("claims the next task for a slot while the end of the slot's run is being wri
   const overlap = new EndOverlapStore(join(dir, 'overlap.sqlite'));
   await overlap.migrate();
   const events = new EventTargetTaskEvents();
-  const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
   let running = 0;
   let mostRunning = 0;
-  const ids: string[] = [];
-  for (let i = 0; i < 4; i++) ids.push((await overlap.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
+  const ids = await queueTasks(overlap, 4);
   // A run publishes IN_PROGRESS as it starts and its terminal state once its end is stored.
   const succeeded = Promise.all(
     ids.map(
@@ -168,7 +179,7 @@ it("claims the next task for a slot while the end of the slot's run is being wri
         ),
     ),
   );
-  const pool = new WorkerPool({ store: overlap, events, inference: new ScriptedInference(), concurrency: 1, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  const pool = poolOn(overlap, 1, events);
   try {
     pool.start();
     await succeeded;
@@ -209,10 +220,8 @@ class HeldEndStore extends SqliteTaskStore {
 it("hands back, on the same attempt, a task claimed for an ending run's slot when stop() comes before that run returns", async () => {
   const held = new HeldEndStore(join(dir, 'held.sqlite'));
   await held.migrate();
-  const submission = validateSubmission({ items: [{ text: 'hello' }] }, { maxItemsPerTask: 10, maxItemTextLength: 100 });
-  const ids: string[] = [];
-  for (let i = 0; i < 2; i++) ids.push((await held.createTask({ id: newTaskId(), tenant: 'default', submission, fingerprint: submissionFingerprint(submission), now: Date.now() })).task.id);
-  const pool = new WorkerPool({ store: held, events: new EventTargetTaskEvents(), inference: new ScriptedInference(), concurrency: 1, leaseMs: 30_000, pollIntervalMs: 60_000, checkpointIntervalMs: 10, log: createLogger('silent') });
+  const ids = await queueTasks(held, 2);
+  const pool = poolOn(held, 1);
   try {
     pool.start();
     // The first task's end is stored and its run held; the second was claimed for its slot.
